@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# portguard: libbpf-bootstrap-shaped build.
+#   make            build build/portguard and build/pg-demo
+#   make deps       install the missing Debian packages (nothing when all present)
+#   make test       unit (cmocka) + end-to-end (root, real BPF) tests
+#   make demo       run the demo on examples/trading.conf
+#   make SAN=1 test the same tests with ASan+UBSan builds
+#   V=1             show the full commands
+OUTPUT := build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+PKGS := libbpf libelf zlib inih json-c
+DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libinih-dev libcmocka-dev \
+	libjson-c-dev pkg-config python3 iproute2 procps make gcc
+
+CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+	-Wstrict-prototypes -D_GNU_SOURCE
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=address,undefined
+OUTPUT := build-san
+endif
+INCLUDES := -I$(OUTPUT) -Iinclude -Iuser
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(dir $(VMLINUX)) -Iinclude
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+# Modules without main(): linked into portguard and into the unit tests.
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(UNIT_SRCS))
+LIBS = $(shell pkg-config --libs $(PKGS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test unit e2e demo clean bench
+
+all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+			|| missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+			>/dev/null || { echo "deps: apt-get install$$missing failed" >&2; exit 1; }; \
+	fi
+
+$(OUTPUT):
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/portguard.h $(wildcard bpf/*.bpf.h) $(VMLINUX) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp.o
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp.o
+	$(Q)rm -f $@.tmp.o
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/%.o: user/%.c $(wildcard user/*.h) include/portguard.h $(SKELS) | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(OUTPUT)/portguard: $(OUTPUT)/main.o $(LIB_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDFLAGS) $(LIBS) -o $@
+
+$(OUTPUT)/pg-demo: examples/pg-demo.c | $(OUTPUT)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+
+$(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS)
+	$(call msg,UNIT,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LIBS) \
+		$(shell pkg-config --cflags --libs cmocka) -o $@
+
+unit: deps $(UNIT_BINS)
+
+test: all unit
+	$(Q)OUTPUT=$(OUTPUT) ./tests/run
+
+demo: all
+	$(Q)./scripts/demo
+
+clean:
+	$(call msg,CLEAN)
+	$(Q)rm -rf build build-san

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * portguard kernel side: every claim of a watched port, filtered in the kernel.
+ *
+ *   cgroup/bind{4,6}        bind attempts on a watched port (requested port)
+ *   cgroup/post_bind{4,6}   successful binds, with the port actually assigned
+ *   cgroup/sock_release     release of a socket that holds a watched port
+ *   raw_tp/inet_sock_set_state   TCP LISTEN enter / leave
+ *   raw_tp/sched_process_{fork,exec,exit}   lifecycle of processes holding one
+ *
+ * Only ports present in the `ports` map (filled by the daemon, rewritten on
+ * reload) produce events. Every event goes through one ring buffer; a failed
+ * reservation is counted per kind and in lost_total, which every later event
+ * carries, so user space notices a loss with the next event it reads.
+ * No syscalls:* tracepoints are used: they would tax every system call.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "portguard.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOL_SOCKET 1
+#define SO_REUSEPORT 15
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the daemon between open and load. */
+const volatile __u32 ringbuf_wakeup_flags = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct pg_port);
+} ports SEC(".maps");
+
+/* Sockets that attempted or hold a watched port, by socket cookie. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct pg_sock);
+} socks SEC(".maps");
+
+/* Processes that claimed a watched port (and their forks), by tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+/* [kind]: events lost, [PG_EV_KIND_MAX + kind]: events sent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * PG_EV_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+__u64 lost_total = 0;
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct pg_port *port_lookup(__u32 port)
+{
+	if (port == 0)
+		return NULL;
+	return bpf_map_lookup_elem(&ports, &port);
+}
+
+static __always_inline struct pg_event *ev_reserve(__u32 kind)
+{
+	struct pg_event *e;
+	__u64 id;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(kind);
+		__sync_fetch_and_add(&lost_total, 1);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	id = bpf_get_current_pid_tgid();
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->lost_total = lost_total;
+	e->kind = kind;
+	e->tgid = id >> 32;
+	e->pid = (__u32)id;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void ev_submit(struct pg_event *e)
+{
+	count(PG_EV_KIND_MAX + e->kind);
+	bpf_ringbuf_submit(e, ringbuf_wakeup_flags);
+}
+
+static __always_inline void proc_watch(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
+
+	bpf_map_update_elem(&procs, &tgid, &one, BPF_ANY);
+}
+
+/* ---- bind attempts ---- */
+
+static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
+{
+	__u32 port = bpf_ntohs(ctx->user_port);
+	struct pg_sock s = {};
+	struct pg_event *e;
+	__u64 cookie;
+	int reuse = 0;
+
+	if (!port_lookup(port))
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
+	s.port = port;
+	s.family = family;
+	s.proto = ctx->protocol;
+	s.reuseport = !!reuse;
+	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
+	proc_watch();
+
+	e = ev_reserve(PG_EV_BIND_ATTEMPT);
+	if (!e)
+		return 1;
+	e->cookie = cookie;
+	e->netns = bpf_get_netns_cookie(ctx);
+	e->family = family;
+	e->proto = ctx->protocol;
+	e->port = port;
+	e->reuseport = s.reuseport;
+	if (family == AF_INET) {
+		__u32 a = ctx->user_ip4;
+
+		__builtin_memcpy(e->addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(e->addr, a, 16);
+	}
+	ev_submit(e);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int pg_bind4(struct bpf_sock_addr *ctx)
+{
+	return on_bind(ctx, AF_INET);
+}
+
+SEC("cgroup/bind6")
+int pg_bind6(struct bpf_sock_addr *ctx)
+{
+	return on_bind(ctx, AF_INET6);
+}
+
+/* ---- successful binds (port actually assigned, also for port 0) ---- */
+
+static __always_inline int on_post_bind(struct bpf_sock *sk, __u16 family)
+{
+	__u32 port = sk->src_port;
+	struct pg_sock s = {}, *old;
+	struct pg_event *e;
+	__u64 cookie;
+
+	if (!port_lookup(port))
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	old = bpf_map_lookup_elem(&socks, &cookie);
+	if (old)
+		s.reuseport = old->reuseport;
+	s.port = port;
+	s.family = family;
+	s.proto = sk->protocol;
+	s.bound = 1;
+	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
+	proc_watch();
+
+	e = ev_reserve(PG_EV_BIND);
+	if (!e)
+		return 1;
+	e->cookie = cookie;
+	e->netns = bpf_get_netns_cookie(sk);
+	e->family = family;
+	e->proto = sk->protocol;
+	e->port = port;
+	e->reuseport = s.reuseport;
+	if (family == AF_INET) {
+		__u32 a = sk->src_ip4;
+
+		__builtin_memcpy(e->addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = sk->src_ip6[0];
+		a[1] = sk->src_ip6[1];
+		a[2] = sk->src_ip6[2];
+		a[3] = sk->src_ip6[3];
+		__builtin_memcpy(e->addr, a, 16);
+	}
+	ev_submit(e);
+	return 1;
+}
+
+SEC("cgroup/post_bind4")
+int pg_post_bind4(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, AF_INET);
+}
+
+SEC("cgroup/post_bind6")
+int pg_post_bind6(struct bpf_sock *sk)
+{
+	return on_post_bind(sk, AF_INET6);
+}
+
+/* ---- release: src_port is not readable here, hence the socks map ---- */
+
+SEC("cgroup/sock_release")
+int pg_sock_release(struct bpf_sock *sk)
+{
+	__u64 cookie = bpf_get_socket_cookie(sk);
+	struct pg_sock *s = bpf_map_lookup_elem(&socks, &cookie);
+	struct pg_event *e;
+
+	if (!s)
+		return 1;
+	e = ev_reserve(PG_EV_RELEASE);
+	if (e) {
+		e->cookie = cookie;
+		e->netns = bpf_get_netns_cookie(sk);
+		e->family = s->family;
+		e->proto = s->proto;
+		e->port = s->port;
+		e->reuseport = s->reuseport;
+		e->child = s->bound; /* 0: the socket never got the port */
+		ev_submit(e);
+	}
+	bpf_map_delete_elem(&socks, &cookie);
+	return 1;
+}
+
+/* ---- TCP listen / unlisten ---- */
+
+SEC("raw_tp/inet_sock_set_state")
+int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1];
+	int newstate = (int)ctx->args[2];
+	struct pg_event *e;
+	__u32 kind, port;
+	__u16 family;
+
+	if (newstate == TCP_LISTEN)
+		kind = PG_EV_LISTEN;
+	else if (oldstate == TCP_LISTEN)
+		kind = PG_EV_LISTEN_CLOSE;
+	else
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	/*
+	 * listen() without bind(): inet_csk_listen_start() announces LISTEN
+	 * before get_port() picks the port, so skc_num is 0 here; such a
+	 * socket is found by the daemon's sock_diag re-sync instead.
+	 */
+	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (!port_lookup(port))
+		return 0;
+	if (kind == PG_EV_LISTEN)
+		proc_watch();
+	e = ev_reserve(kind);
+	if (!e)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	e->family = family;
+	e->proto = IPPROTO_TCP;
+	e->port = port;
+	e->reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
+	if (family == AF_INET)
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_rcv_saddr);
+	else
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+	ev_submit(e);
+	return 0;
+}
+
+/* ---- processes holding a watched port ---- */
+
+SEC("raw_tp/sched_process_fork")
+int pg_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid), one = 1;
+	struct pg_event *e;
+
+	if (ptgid == ctgid || !bpf_map_lookup_elem(&procs, &ptgid))
+		return 0;
+	bpf_map_update_elem(&procs, &ctgid, &one, BPF_ANY);
+	e = ev_reserve(PG_EV_FORK);
+	if (!e)
+		return 0;
+	e->child = ctgid;
+	ev_submit(e);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exec")
+int pg_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pg_event *e;
+
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	e = ev_reserve(PG_EV_EXEC);
+	if (e)
+		ev_submit(e);
+	return 0;
+}
+
+SEC("raw_tp/sched_process_exit")
+int pg_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct pg_event *e;
+
+	if ((__u32)id != tgid || !bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&procs, &tgid);
+	e = ev_reserve(PG_EV_EXIT);
+	if (e)
+		ev_submit(e);
+	return 0;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Shared between bpf/portguard.bpf.c and user/: fixed-width types only. */
+#ifndef PORTGUARD_H
+#define PORTGUARD_H
+
+#define PG_COMM_LEN 16
+
+/* Kinds of kernel events. Keep pg_kind_name() in user/kevent.c in step. */
+enum pg_kind {
+	PG_EV_BIND_ATTEMPT = 1, /* cgroup/bind{4,6}: requested port is watched */
+	PG_EV_BIND = 2,		/* cgroup/post_bind{4,6}: port assigned */
+	PG_EV_LISTEN = 3,	/* TCP socket entered LISTEN */
+	PG_EV_LISTEN_CLOSE = 4, /* TCP socket left LISTEN */
+	PG_EV_RELEASE = 5,	/* a watched socket was released */
+	PG_EV_EXIT = 6,		/* a watched process exited */
+	PG_EV_FORK = 7,		/* a watched process forked (child inherits fds) */
+	PG_EV_EXEC = 8,		/* a watched process called exec (CLOEXEC fds close) */
+	PG_EV_KIND_MAX = 9,
+};
+
+/* pg_port.flags */
+#define PG_PORT_GUARDED (1U << 0)
+#define PG_PORT_PROTECTED (1U << 1)
+
+/* Value of the `ports` map, keyed by a __u32 holding the port number. */
+struct pg_port {
+	__u32 flags;
+	__u32 pad;
+	__u64 owner_cgroup; /* cgroup id of the owning service, 0 when none */
+};
+
+/* Value of the `socks` map, keyed by socket cookie. */
+struct pg_sock {
+	__u16 port;
+	__u16 family;
+	__u16 proto;
+	__u8 reuseport;
+	__u8 bound; /* 0: attempt seen, 1: post_bind seen */
+};
+
+struct pg_event {
+	__u64 ts_ns;	  /* bpf_ktime_get_boot_ns() */
+	__u64 cookie;	  /* socket cookie (0 for process events) */
+	__u64 cgroup_id;  /* cgroup v2 id of the current task */
+	__u64 netns;	  /* network namespace cookie */
+	__u64 lost_total; /* events lost in the kernel so far (all kinds) */
+	__u32 kind;	  /* enum pg_kind */
+	__u32 tgid;	  /* process id */
+	__u32 pid;	  /* thread id */
+	__u32 uid;
+	__u32 child;	  /* PG_EV_FORK: child tgid; PG_EV_RELEASE: 1 if it was bound */
+	__u16 family;	  /* AF_INET / AF_INET6 */
+	__u16 proto;	  /* IPPROTO_TCP / IPPROTO_UDP */
+	__u16 port;	  /* host byte order */
+	__u8 reuseport;
+	__u8 pad;
+	__u8 addr[16];	  /* IPv4 in the first 4 bytes, network order */
+	char comm[PG_COMM_LEN];
+};
+
+#endif /* PORTGUARD_H */

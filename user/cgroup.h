@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cgroup v2 helpers: find the mount, make/kill/remove groups, list members. */
+#ifndef PG_CGROUP_H
+#define PG_CGROUP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* cgroup2 mount point from /proc/self/mountinfo ("/sys/fs/cgroup" or
+ * "/sys/fs/cgroup/unified"), or NULL when cgroup v2 is not mounted. Cached. */
+const char *cg_root(void);
+/* cgroup id (inode number of the directory) of an absolute cgroup path, 0 on error. */
+uint64_t cg_id(const char *abspath);
+/* mkdir -p under the root; returns 0 or -errno. */
+int cg_mkdir(const char *abspath);
+/* Write 1 to cgroup.kill (kills every process in the subtree). 0 or -errno. */
+int cg_kill(const char *abspath);
+/* Processes (cgroup.procs) of the group and its descendants; *pids malloc'd. Count or -errno. */
+int cg_procs(const char *abspath, pid_t **pids);
+/* 1 when cgroup.events says "populated 1", 0 when not, -errno on error. */
+int cg_populated(const char *abspath);
+/* rmdir the group (children first). 0 or -errno. */
+int cg_remove(const char *abspath);
+/* Absolute cgroup v2 path of a process into buf. 0 or -errno. */
+int cg_of_pid(pid_t pid, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The INI config (libinih): [guard] and [service:NAME] sections. */
+#ifndef PG_CONFIG_H
+#define PG_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define PG_DEFAULT_CONFIG "/etc/portguard/portguard.conf"
+#define PG_MAX_SERVICES 64
+#define PG_MAX_ENV 32
+#define PG_NAME_MAX 64
+
+enum pg_mode { PG_MODE_ENFORCE = 0, PG_MODE_OBSERVE = 1 };
+enum pg_svc_type { PG_SVC_HTTP = 0, PG_SVC_BACKGROUND = 1 };
+enum pg_restart { PG_RESTART_ALWAYS = 0, PG_RESTART_ON_FAILURE = 1, PG_RESTART_NEVER = 2 };
+
+struct pg_service_conf {
+	char name[PG_NAME_MAX];
+	int line;		/* line of the [service:NAME] header */
+	char *command;		/* required */
+	int port;		/* 0 when omitted */
+	enum pg_svc_type type;	/* default http when port set, else background */
+	int type_set;		/* type given explicitly */
+	char *health;		/* NULL when unset; must start with '/' */
+	char *user;		/* NULL: run as the guard's user */
+	char *directory;	/* NULL: "/" */
+	char *env[PG_MAX_ENV];	/* "K=V" strings */
+	int nenv;
+	char *pidfile;		/* NULL when unset */
+	char *socket;		/* NULL when unset */
+	uint64_t start_timeout_ms; /* default 10000 */
+	uint64_t start_window_ms;  /* background readiness window, default 100 */
+	int stop_signal;	   /* default SIGTERM; TERM, INT, QUIT, HUP, KILL, USR1, USR2 or number */
+	uint64_t stop_timeout_ms;  /* default 5000 */
+	enum pg_restart restart;   /* default always */
+	int priority;		   /* default 100; start order ascending, ties by name */
+};
+
+struct pg_config {
+	char *path;		/* the file parsed */
+	char name[PG_NAME_MAX];	/* default "portguard"; [A-Za-z0-9_.-]+ */
+	uint8_t guarded[65536];	/* 1 where the port is in `ports` */
+	uint8_t protected_[65536]; /* 1 where the port is in `protected` */
+	enum pg_mode mode;	/* default enforce */
+	char *control;		/* default /run/portguard/<name>.sock */
+	char *state_dir;	/* default /var/lib/portguard/<name> */
+	char *log_dir;		/* default /var/log/portguard/<name> */
+	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
+	int nsvc;
+};
+
+/*
+ * Parse and validate `path`. On success returns 0 and *out is a new config.
+ * On any error returns -1 (or -errno when the file cannot be opened), writes one
+ * "file:line: message" line per error to `errs` (when not NULL), keeps going to
+ * report every error, and *out is NULL.
+ */
+int config_parse(const char *path, struct pg_config **out, FILE *errs);
+void config_free(struct pg_config *c);
+
+/* Service that owns `port`, or NULL. */
+const struct pg_service_conf *config_port_owner(const struct pg_config *c, int port);
+
+/* Parse "10s", "500ms", "2m", "1.5s", plain number = seconds. Returns 0 or -1. */
+int config_parse_duration(const char *s, uint64_t *ms);
+/* Parse a port list "3000, 4000, 8001-8005" into set[65536]. Returns 0 or -1, *why set. */
+int config_parse_ports(const char *s, uint8_t *set, const char **why);
+
+#endif

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Load, configure and attach the BPF programs; fill the port map. */
+#ifndef PG_LOADER_H
+#define PG_LOADER_H
+
+#include <stdint.h>
+
+#include "portguard.h"
+
+struct pg_config;
+struct ring_buffer;
+
+typedef int (*loader_event_fn)(void *ctx, void *data, size_t size);
+
+struct loader {
+	struct portguard_bpf *skel;
+	struct ring_buffer *rb;
+	int cg_fd;
+};
+
+/*
+ * Check the host (BTF, cgroup v2, BPF permission), load and attach every
+ * program at the cgroup v2 root, and open the ring buffer with `fn`.
+ * On failure returns -errno after writing one line saying what is missing
+ * and what would fix it into why[len].
+ */
+int loader_open(struct loader *L, loader_event_fn fn, void *ctx, char *why, size_t len);
+/* Make the `ports` map hold exactly the guarded and protected ports of c. */
+int loader_set_ports(struct loader *L, const struct pg_config *c,
+		     uint64_t (*owner_cgroup)(int port));
+/* The ring buffer's epoll-able fd. */
+int loader_ring_fd(struct loader *L);
+/* Consume what is in the ring buffer (calls fn per event). */
+int loader_consume(struct loader *L);
+/* Per-kind counters summed over CPUs. */
+int loader_counters(struct loader *L, uint64_t lost[PG_EV_KIND_MAX], uint64_t sent[PG_EV_KIND_MAX]);
+void loader_close(struct loader *L);
+
+#endif

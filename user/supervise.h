@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The embedded supervisor: each service in its own cgroup v2 under the guard's
+ * instance cgroup (<cg_root>/portguard-<name>/<service>), tracked with pidfds,
+ * inotify on cgroup.events and timerfds in the one event loop. The state
+ * machine is data: svc_actions[state][event].
+ */
+#ifndef PG_SUPERVISE_H
+#define PG_SUPERVISE_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "loop.h"
+
+enum svc_state {
+	SVC_STOPPED = 0,
+	SVC_STARTING,
+	SVC_RUNNING,
+	SVC_BACKOFF,
+	SVC_STOPPING,
+	SVC_EXITED,
+	SVC_FATAL,
+	SVC__NSTATES,
+};
+
+struct pg_service {
+	const struct pg_service_conf *conf;
+	enum svc_state state;
+	pid_t pid;		/* main process, 0 when none */
+	int pidfd;		/* -1 when none */
+	int is_child;		/* started by this guard (can be reaped) vs adopted */
+	char cgpath[PATH_MAX];	/* absolute path of the service cgroup */
+	uint64_t cgroup_id;
+	int listening;		/* kernel reported its listen on conf->port */
+	uint64_t start_ms;	/* monotonic, when the current process started */
+	uint64_t ready_ms;	/* monotonic, when it became RUNNING (0: not yet) */
+	int64_t start_wall_s;	/* wall clock seconds of the start (for uptime after adoption) */
+	int restarts;		/* automatic restarts so far */
+	int failures;		/* consecutive failed starts (for backoff / FATAL) */
+	int last_exit_code;	/* -1 when unknown (adopted process) */
+	int last_signal;	/* 0 when it did not die by a signal */
+	int want_stop;		/* a stop was requested: do not restart */
+	/* private to supervise.c */
+	struct pg_watch pid_w;
+	struct pg_watch ev_w;	/* inotify on cgroup.events */
+	int inotify_fd;
+	struct pg_timer timer;	/* start window / start timeout / stop timeout / backoff */
+	struct pg_watch health_w; /* in-flight health check connection */
+	void (*stopped_cb)(struct pg_service *s, void *arg);
+	void *stopped_arg;
+};
+
+/*
+ * Lifecycle notifications to the guard: type is one of "service_start",
+ * "service_ready", "service_exit", "service_backoff", "service_fatal",
+ * "service_stop", "service_adopt". detail is a short human text or NULL.
+ */
+typedef void (*svc_event_fn)(const char *type, struct pg_service *s, const char *detail);
+
+/*
+ * Create the instance cgroup and one cgroup per service, and adopt the
+ * processes already found in them (a restarted guard keeps running services).
+ * Does not start anything. Returns 0 or -errno (with a log line).
+ */
+int supervise_init(const struct pg_config *c, svc_event_fn on_event);
+/* Start every STOPPED/EXITED service that is not running, in priority order. */
+void supervise_start_all(void);
+int supervise_start(struct pg_service *s);
+/* Graceful stop: stop_signal to every process of the cgroup, cgroup.kill after
+ * stop_timeout; cb (may be NULL) runs once the cgroup is empty. */
+int supervise_stop(struct pg_service *s, void (*cb)(struct pg_service *, void *), void *arg);
+/* Stop all services in reverse priority order, one after the other, then call done. */
+void supervise_stop_all(void (*done)(void *), void *arg);
+/* Remove the service cgroups and the instance cgroup (they must be empty). */
+void supervise_remove_cgroups(void);
+/* The kernel reported a TCP listen on s->conf->port from s's cgroup. */
+void supervise_listen_seen(struct pg_service *s);
+/* Its listener on s->conf->port went away. */
+void supervise_listen_gone(struct pg_service *s);
+
+int supervise_count(void);
+struct pg_service *supervise_get(int i);
+struct pg_service *supervise_by_name(const char *name);
+/* Service whose cgroup is cgid (or an ancestor of the task's cgroup), else NULL. */
+struct pg_service *supervise_by_cgroup(uint64_t cgid);
+struct pg_service *supervise_by_port(int port);
+/* Absolute path of the instance cgroup. */
+const char *supervise_instance_cgroup(void);
+const char *svc_state_name(enum svc_state st);
+/* Release fds and memory; does not touch the processes. */
+void supervise_cleanup(void);
+
+#endif
