@@ -3,6 +3,10 @@
 #ifndef PORTGUARD_H
 #define PORTGUARD_H
 
+#ifndef __VMLINUX_H__ /* user space; the BPF side has vmlinux.h */
+#include <linux/types.h>
+#endif
+
 #define PG_COMM_LEN 16
 
 /* Kinds of kernel events. Keep pg_kind_name() in user/kevent.c in step. */

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* cgroup v2 helpers: find the mount, make/kill/remove groups, list members. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+
+static char cg_mnt[PATH_MAX];
+static int cg_mnt_done;
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo */
+static void cg_unescape(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*d++ = *s;
+		}
+	}
+	*d = '\0';
+}
+
+/* "36 25 0:31 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw" */
+static int cg_parse_mountinfo_line(char *line, char *out, size_t len)
+{
+	char *sep, *root, *mnt, *save = NULL;
+
+	sep = strstr(line, " - ");
+	if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+		return -ENOENT;
+	*sep = '\0';
+	if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) ||
+	    !strtok_r(NULL, " ", &save))
+		return -EINVAL;
+	root = strtok_r(NULL, " ", &save);
+	mnt = strtok_r(NULL, " ", &save);
+	/* a bind mount of a sub-tree would give wrong paths for /proc/PID/cgroup */
+	if (!root || !mnt || strcmp(root, "/") != 0)
+		return -ENOENT;
+	cg_unescape(mnt);
+	if (strlen(mnt) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, mnt);
+	return 0;
+}
+
+const char *cg_root(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (cg_mnt_done)
+		return cg_mnt[0] ? cg_mnt : NULL;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return NULL;
+	while (getline(&line, &cap, f) > 0) {
+		if (cg_parse_mountinfo_line(line, cg_mnt, sizeof(cg_mnt)) == 0)
+			break;
+		cg_mnt[0] = '\0';
+	}
+	free(line);
+	fclose(f);
+	cg_mnt_done = 1;
+	return cg_mnt[0] ? cg_mnt : NULL;
+}
+
+uint64_t cg_id(const char *abspath)
+{
+	struct stat st;
+
+	if (stat(abspath, &st) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	return (uint64_t)st.st_ino;
+}
+
+int cg_mkdir(const char *abspath)
+{
+	const char *root = cg_root();
+	char buf[PATH_MAX];
+	size_t rlen;
+	char *p;
+
+	if (!root)
+		return -ENOENT;
+	rlen = strlen(root);
+	if (strncmp(abspath, root, rlen) != 0 || abspath[rlen] != '/')
+		return -EINVAL;
+	if (strlen(abspath) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, abspath);
+	for (p = buf + rlen + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		if (p[-1] != '/') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+		}
+		if (*p == '\0')
+			break;
+	}
+	return 0;
+}
+
+static int cg_write(const char *abspath, const char *file, const char *val)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd, err = 0;
+
+	if (snprintf(path, sizeof(path), "%s/%s", abspath, file) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int cg_kill(const char *abspath)
+{
+	return cg_write(abspath, "cgroup.kill", "1");
+}
+
+static int cg_push(pid_t **pids, int *n, int *cap, pid_t pid)
+{
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		pid_t *np = realloc(*pids, ncap * sizeof(**pids));
+
+		if (!np)
+			return -ENOMEM;
+		*pids = np;
+		*cap = ncap;
+	}
+	(*pids)[(*n)++] = pid;
+	return 0;
+}
+
+static int cg_procs_one(const char *dir, pid_t **pids, int *n, int *cap)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	long pid;
+	DIR *d;
+	FILE *f;
+	int err = 0;
+
+	if (snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!err && fscanf(f, "%ld", &pid) == 1)
+		err = cg_push(pids, n, cap, (pid_t)pid);
+	fclose(f);
+	if (err)
+		return err;
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
+			continue;
+		err = cg_procs_one(path, pids, n, cap);
+		if (err == -ENOENT) /* removed under us */
+			err = 0;
+	}
+	closedir(d);
+	return err;
+}
+
+int cg_procs(const char *abspath, pid_t **pids)
+{
+	int n = 0, cap = 0, err;
+
+	*pids = NULL;
+	err = cg_procs_one(abspath, pids, &n, &cap);
+	if (err < 0) {
+		free(*pids);
+		*pids = NULL;
+		return err;
+	}
+	return n;
+}
+
+int cg_populated(const char *abspath)
+{
+	char path[PATH_MAX], key[32];
+	int val, ret = -ENODATA;
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/cgroup.events", abspath) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%31s %d", key, &val) == 2) {
+		if (strcmp(key, "populated") == 0) {
+			ret = val ? 1 : 0;
+			break;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+int cg_remove(const char *abspath)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(abspath);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", abspath, de->d_name) >= (int)sizeof(path))
+			continue;
+		cg_remove(path);
+	}
+	closedir(d);
+	return rmdir(abspath) < 0 ? -errno : 0;
+}
+
+int cg_of_pid(pid_t pid, char *buf, size_t len)
+{
+	const char *root = cg_root();
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int err = -ENOENT;
+	ssize_t n;
+	FILE *f;
+
+	if (!root)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		if (line[n - 1] == '\n')
+			line[n - 1] = '\0';
+		/* the root cgroup is "/": do not append it */
+		if (snprintf(buf, len, "%s%s", root, strcmp(line + 3, "/") ? line + 3 : "") >=
+		    (int)len)
+			err = -ENAMETOOLONG;
+		else
+			err = 0;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return err;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The port-claim table: one claim per socket (by socket cookie) that tried,
+ * holds or listens on a watched port, with the processes holding it. Seeded
+ * by one sock_diag dump, then changed only by kernel events.
+ */
+#ifndef PG_CLAIMS_H
+#define PG_CLAIMS_H
+
+#include <stdint.h>
+
+#define CLAIM_MAX_HOLDERS 16
+
+enum claim_state { CLAIM_ATTEMPT = 0, CLAIM_BOUND, CLAIM_LISTEN };
+
+struct claim_holder {
+	uint32_t pid;
+	uint32_t uid;
+	uint64_t cgroup_id;
+	char comm[16];
+};
+
+struct claim {
+	uint64_t cookie;
+	uint64_t netns;		/* network namespace cookie */
+	uint16_t port;
+	uint16_t family;	/* AF_INET / AF_INET6 */
+	uint16_t proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	uint8_t reuseport;
+	uint8_t reported;	/* a rogue_bind was already reported for it */
+	uint8_t addr[16];
+	enum claim_state state;
+	uint64_t cgroup_id;	/* cgroup of the process that bound it */
+	uint64_t ts_ns;		/* when it was first seen (boot clock) */
+	int nholders;
+	struct claim_holder holders[CLAIM_MAX_HOLDERS];
+};
+
+struct claims {
+	struct claim *v;
+	int n, cap;
+};
+
+struct claim *claims_find(struct claims *t, uint64_t cookie);
+/* Existing claim for cookie, or a new zeroed one. NULL on ENOMEM. */
+struct claim *claims_upsert(struct claims *t, uint64_t cookie);
+void claims_remove(struct claims *t, uint64_t cookie);
+void claims_clear(struct claims *t);
+void claims_free(struct claims *t);
+/* Add (or refresh) a holder; returns 0, or -ENOSPC when full. */
+int claim_add_holder(struct claim *c, const struct claim_holder *h);
+int claim_has_holder(const struct claim *c, uint32_t pid);
+/* A process exited: drop it from every claim. Returns the claims changed. */
+int claims_drop_pid(struct claims *t, uint32_t pid);
+/* A process forked: the child holds what the parent holds. Returns claims changed. */
+int claims_fork(struct claims *t, uint32_t parent, uint32_t child, const char *comm);
+/* Listed as a port holder by `ss -ltnup`: a TCP listener or a bound UDP socket. */
+int claim_is_holding(const struct claim *c);
+/* The two claims' local addresses overlap (equal, or either is a wildcard). */
+int claim_addr_overlap(const struct claim *a, const struct claim *b);
+/* The address is the wildcard (0.0.0.0 or ::). */
+int claim_addr_any(const struct claim *c);
+/* Printable address ("0.0.0.0", "::1", ...) into buf (at least 46 bytes). */
+const char *claim_addr_str(const struct claim *c, char *buf, int len);
+
+#endif

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "log.h"
+
+static struct pg_watch ctl_w = { .fd = -1 };
+static ctl_handler_fn ctl_handler;
+static struct ctl_client *ctl_clients;
+static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static int control_addr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun->sun_path, path);
+	return 0;
+}
+
+static int control_mkdirs(const char *path)
+{
+	char buf[sizeof(ctl_path)], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+void control_drop(struct ctl_client *c)
+{
+	struct ctl_client **pp;
+
+	for (pp = &ctl_clients; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	loop_del(&c->w);
+	close(c->w.fd);
+	free(c);
+}
+
+int control_reply(struct ctl_client *c, json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	struct iovec iov[2] = { { (void *)s, strlen(s) }, { "\n", 1 } };
+	ssize_t want = iov[0].iov_len + 1, n;
+
+	n = writev(c->w.fd, iov, 2);
+	if (n == want)
+		return 0;
+	return n < 0 ? -errno : -EAGAIN; /* a partial line: the client is too slow */
+}
+
+static void control_read(struct pg_watch *w, uint32_t events)
+{
+	struct ctl_client *c = w->arg;
+	json_object *req, *err;
+	char *nl;
+	ssize_t n;
+
+	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN)) {
+		control_drop(c);
+		return;
+	}
+	n = read(w->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+	if (n <= 0) {
+		if (n < 0 && errno == EAGAIN)
+			return;
+		control_drop(c);
+		return;
+	}
+	if (c->follow)
+		return; /* followers send nothing more */
+	c->len += n;
+	c->buf[c->len] = 0;
+	nl = strchr(c->buf, '\n');
+	if (!nl) {
+		if (c->len == sizeof(c->buf) - 1) {
+			err = json_object_new_object();
+			json_object_object_add(err, "ok", json_object_new_boolean(0));
+			json_object_object_add(err, "error", json_object_new_string("request too long"));
+			control_reply(c, err);
+			json_object_put(err);
+			control_drop(c);
+		}
+		return;
+	}
+	*nl = 0;
+	req = json_tokener_parse(c->buf);
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		err = json_object_new_object();
+		json_object_object_add(err, "ok", json_object_new_boolean(0));
+		json_object_object_add(err, "error", json_object_new_string("request is not a JSON object"));
+		control_reply(c, err);
+		json_object_put(err);
+		json_object_put(req);
+		control_drop(c);
+		return;
+	}
+	if (ctl_handler(c, req) == 0)
+		control_drop(c);
+	json_object_put(req);
+}
+
+static void control_accept(struct pg_watch *w, uint32_t events)
+{
+	struct ctl_client *c;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	(void)events;
+	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->w.fd = fd;
+	c->w.cb = control_read;
+	c->w.arg = c;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) < 0) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->next = ctl_clients;
+	ctl_clients = c;
+}
+
+int control_open(const char *path, ctl_handler_fn fn)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int fd, err;
+
+	err = control_addr(path, &sun);
+	if (err)
+		return err;
+	/* A live daemon answers: refuse. Otherwise the file is stale. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	close(fd);
+	unlink(path);
+	err = control_mkdirs(path);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0117);
+	err = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (err < 0 || listen(fd, 64) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	ctl_w.fd = fd;
+	ctl_w.cb = control_accept;
+	ctl_handler = fn;
+	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
+	return loop_add(&ctl_w, EPOLLIN);
+}
+
+void control_close(void)
+{
+	while (ctl_clients)
+		control_drop(ctl_clients);
+	if (ctl_w.fd >= 0) {
+		loop_del(&ctl_w);
+		close(ctl_w.fd);
+		ctl_w.fd = -1;
+		unlink(ctl_path);
+	}
+}
+
+void control_broadcast(json_object *ev)
+{
+	struct ctl_client *c, *next;
+
+	for (c = ctl_clients; c; c = next) {
+		next = c->next;
+		if (c->follow && control_reply(c, ev) < 0) {
+			log_warnx("dropping a slow event follower (pid %d): the journal has "
+				  "every event", (int)c->pid);
+			control_drop(c);
+		}
+	}
+}
+
+int control_connect(const char *path, json_object *req)
+{
+	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	struct sockaddr_un sun;
+	int fd, err;
+
+	err = control_addr(path, &sun);
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control socket: a unix stream socket (mode 0660) speaking
+ * line-delimited JSON. One request per connection; `events` with
+ * "follow": true keeps the connection as a live event stream.
+ * Each client's credentials come from SO_PEERCRED.
+ */
+#ifndef PG_CONTROL_H
+#define PG_CONTROL_H
+
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "loop.h"
+
+struct ctl_client {
+	struct pg_watch w;
+	uid_t uid;
+	pid_t pid;
+	int follow;
+	size_t len;
+	char buf[4096];
+	struct ctl_client *next;
+};
+
+/* Handle one request; return 0 to close the client after the reply, 1 to keep it. */
+typedef int (*ctl_handler_fn)(struct ctl_client *c, json_object *req);
+
+/* Refuses with -EADDRINUSE when a live daemon answers on path; unlinks a stale socket. */
+int control_open(const char *path, ctl_handler_fn fn);
+void control_close(void);
+/* Send one JSON line to a client; returns 0 or -errno (the client is then dropped by the caller). */
+int control_reply(struct ctl_client *c, json_object *o);
+void control_drop(struct ctl_client *c);
+/* Send an event line to every following client; slow ones are dropped. */
+void control_broadcast(json_object *ev);
+
+/* Client side: connect, send req, return the connected fd or -errno. */
+int control_connect(const char *path, json_object *req);
+
+#endif

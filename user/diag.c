@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Which sockets hold which ports, and which processes hold those sockets.
+ *
+ * One NETLINK_SOCK_DIAG dump per (family, protocol) pair, filtered here by
+ * port, then one pass over /proc/<tgid>/fd to map socket inodes to holders.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#include "diag.h"
+
+/* TCP states as the kernel numbers them (include/net/tcp_states.h). */
+#define DIAG_TCP_ESTABLISHED 1
+#define DIAG_TCP_CLOSE	     7
+#define DIAG_TCP_LISTEN	     10
+
+/* Larger than the 32 KiB the kernel puts in one dump skb, so no MSG_TRUNC. */
+#define DIAG_RECV_BUF (64 * 1024)
+
+enum diag_mode {
+	DIAG_BOUND,	/* TCP listeners, unconnected UDP; match the local port */
+	DIAG_CONNECTED, /* established TCP; match the remote port */
+};
+
+struct diag_req {
+	struct nlmsghdr nlh;
+	struct inet_diag_req_v2 r;
+};
+
+/* A socket inode we look for in /proc, and where its diag_sock is. */
+struct diag_ino {
+	uint64_t inode;
+	int idx;
+};
+
+static int diag_sock_push(struct diag_result *out, int *cap, const struct diag_sock *s)
+{
+	if (out->n == *cap) {
+		int ncap = *cap ? *cap * 2 : 16;
+		struct diag_sock *p = realloc(out->socks, (size_t)ncap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		out->socks = p;
+		*cap = ncap;
+	}
+	out->socks[out->n++] = *s;
+	return 0;
+}
+
+/* Keep this message? Fills *s when it does. */
+static int diag_msg_keep(const struct inet_diag_msg *m, int proto, enum diag_mode mode,
+			 const uint8_t *want, struct diag_sock *s)
+{
+	uint16_t sport = ntohs(m->id.idiag_sport);
+	uint16_t dport = ntohs(m->id.idiag_dport);
+	uint16_t port;
+
+	if (mode == DIAG_CONNECTED) {
+		if (m->idiag_state != DIAG_TCP_ESTABLISHED)
+			return 0;
+		port = dport;
+	} else {
+		if (proto == IPPROTO_UDP && (m->idiag_state != DIAG_TCP_CLOSE || dport != 0))
+			return 0;
+		if (proto == IPPROTO_TCP && m->idiag_state != DIAG_TCP_LISTEN)
+			return 0;
+		port = sport;
+	}
+	if (!port || (want && !want[port]))
+		return 0;
+
+	memset(s, 0, sizeof(*s));
+	s->cookie = m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
+	s->inode = m->idiag_inode;
+	s->uid = m->idiag_uid;
+	s->family = m->idiag_family;
+	s->proto = (uint16_t)proto;
+	s->port = sport;
+	s->state = m->idiag_state;
+	if (m->idiag_family == AF_INET)
+		memcpy(s->addr, m->id.idiag_src, 4);
+	else
+		memcpy(s->addr, m->id.idiag_src, 16);
+	return 1;
+}
+
+static int diag_send(int fd, int family, int proto, uint32_t states, uint32_t seq)
+{
+	struct diag_req req = {
+		.nlh = {
+			.nlmsg_len = sizeof(req),
+			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+			.nlmsg_seq = seq,
+		},
+		.r = {
+			.sdiag_family = (uint8_t)family,
+			.sdiag_protocol = (uint8_t)proto,
+			.idiag_states = states,
+		},
+	};
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	ssize_t n;
+
+	do
+		n = sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(req))
+		return -EIO;
+	return 0;
+}
+
+/* One dump request and all its replies, appended to out. */
+static int diag_dump_one(int fd, char *buf, int family, int proto, uint32_t states,
+			 enum diag_mode mode, const uint8_t *want, struct diag_result *out,
+			 int *cap)
+{
+	static uint32_t seq;
+	struct sockaddr_nl sa;
+	struct iovec iov = { .iov_base = buf, .iov_len = DIAG_RECV_BUF };
+	struct msghdr msg = {
+		.msg_name = &sa,
+		.msg_namelen = sizeof(sa),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	struct diag_sock s;
+	int err;
+
+	seq++;
+	err = diag_send(fd, family, proto, states, seq);
+	if (err)
+		return err;
+
+	for (;;) {
+		struct nlmsghdr *h;
+		ssize_t n;
+		size_t len;
+
+		msg.msg_namelen = sizeof(sa);
+		n = recvmsg(fd, &msg, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		if (msg.msg_flags & MSG_TRUNC)
+			return -EMSGSIZE;
+		if (sa.nl_pid != 0) /* not from the kernel */
+			continue;
+
+		len = (size_t)n;
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+			const struct inet_diag_msg *m;
+
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_DONE) {
+				/* A dump that failed midway says so in the DONE payload. */
+				if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+					int rc = *(const int *)NLMSG_DATA(h);
+
+					if (rc < 0)
+						return rc;
+				}
+				return 0;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+
+				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+					return -EIO;
+				if (e->error == 0) /* an ACK; keep reading */
+					continue;
+				return e->error < 0 ? e->error : -e->error;
+			}
+			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+				continue;
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+				return -EIO;
+			m = NLMSG_DATA(h);
+			if (!diag_msg_keep(m, proto, mode, want, &s))
+				continue;
+			err = diag_sock_push(out, cap, &s);
+			if (err)
+				return err;
+		}
+		if (len != 0)
+			return -EIO; /* a partial message in a datagram */
+	}
+}
+
+/* ---- /proc ------------------------------------------------------------ */
+
+/* Read a small file whole into buf (NUL-terminated). Length or -errno. */
+static ssize_t diag_read_file(const char *path, char *buf, size_t size)
+{
+	size_t off = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (off < size - 1) {
+		ssize_t n = read(fd, buf + off, size - 1 - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	return (ssize_t)off;
+}
+
+/* Undo mountinfo's octal escapes (\040 for a space and so on) in place. */
+static void diag_unescape(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+/* The cgroup2 mount point, from /proc/self/mountinfo; NULL when there is none. Cached. */
+static const char *diag_cgroup_root(void)
+{
+	static char root[PATH_MAX];
+	static int looked;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	if (looked)
+		return root[0] ? root : NULL;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return NULL; /* try again next time */
+	while (getline(&line, &cap, f) > 0) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype src sopts */
+		char *sep = strstr(line, " - ");
+		char *fields[5];
+		char *p = line;
+		int i;
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
+			continue;
+		*sep = '\0';
+		for (i = 0; i < 5; i++)
+			if (!(fields[i] = strsep(&p, " ")))
+				break;
+		if (i < 5 || strcmp(fields[3], "/") != 0) /* a bind of a subtree */
+			continue;
+		diag_unescape(fields[4]);
+		if (strlen(fields[4]) < sizeof(root)) {
+			strcpy(root, fields[4]);
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	looked = 1;
+	return root[0] ? root : NULL;
+}
+
+uint64_t diag_pid_cgroup(uint32_t pid)
+{
+	char path[PATH_MAX + 64], buf[4096];
+	const char *root = diag_cgroup_root();
+	char *line, *p, *nl;
+	struct stat st;
+
+	if (!root)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
+	if (diag_read_file(path, buf, sizeof(buf)) < 0)
+		return 0;
+	for (line = buf; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strncmp(line, "0::", 3) != 0)
+			continue;
+		p = line + 3;
+		if (p[0] != '/')
+			return 0;
+		if (snprintf(path, sizeof(path), "%s%s", root, strcmp(p, "/") ? p : "") >=
+		    (int)sizeof(path))
+			return 0;
+		if (stat(path, &st) < 0)
+			return 0;
+		return st.st_ino;
+	}
+	return 0;
+}
+
+/* Fill pid, uid, comm and cgroup_id of a process. 0, or -errno when it is gone. */
+static int diag_holder_fill(uint32_t pid, struct diag_holder *h)
+{
+	char path[64], buf[4096];
+	unsigned int uid;
+	char *p;
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->pid = pid;
+
+	snprintf(path, sizeof(path), "/proc/%u/status", pid);
+	n = diag_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%u", &uid) != 1)
+		return -EIO;
+	h->uid = uid;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	n = diag_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	n = (ssize_t)strcspn(buf, "\n");
+	if ((size_t)n >= sizeof(h->comm))
+		n = sizeof(h->comm) - 1;
+	memcpy(h->comm, buf, (size_t)n); /* h was zeroed: comm stays NUL-terminated */
+
+	h->cgroup_id = diag_pid_cgroup(pid);
+	return 0;
+}
+
+static int diag_ino_cmp(const void *a, const void *b)
+{
+	const struct diag_ino *x = a, *y = b;
+
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/* "socket:[12345]" -> 12345; 0 when the link is not a socket. */
+static uint64_t diag_link_inode(int dfd, const char *name)
+{
+	char link[64];
+	unsigned long long ino;
+	ssize_t n;
+	char *end;
+
+	n = readlinkat(dfd, name, link, sizeof(link) - 1);
+	if (n < 9 || (size_t)n >= sizeof(link) - 1)
+		return 0;
+	link[n] = '\0';
+	if (strncmp(link, "socket:[", 8) != 0)
+		return 0;
+	errno = 0;
+	ino = strtoull(link + 8, &end, 10);
+	if (errno || end == link + 8 || strcmp(end, "]") != 0)
+		return 0;
+	return ino;
+}
+
+static void diag_holder_add(struct diag_sock *s, const struct diag_holder *h)
+{
+	int i;
+
+	for (i = 0; i < s->nholders; i++)
+		if (s->holders[i].pid == h->pid)
+			return; /* the same socket on two fds of one process */
+	if (s->nholders < DIAG_MAX_HOLDERS)
+		s->holders[s->nholders++] = *h;
+}
+
+/* Scan one process's fds for the wanted inodes. A vanished process is skipped. */
+static void diag_scan_pid(uint32_t pid, const struct diag_ino *inos, int ninos,
+			  struct diag_result *out)
+{
+	struct diag_holder h;
+	int have_info = 0;
+	struct dirent *de;
+	char path[64];
+	DIR *d;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct diag_ino key, *hit;
+
+		if (de->d_name[0] == '.' || (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN))
+			continue;
+		key.inode = diag_link_inode(dfd, de->d_name);
+		if (!key.inode)
+			continue;
+		hit = bsearch(&key, inos, (size_t)ninos, sizeof(*inos), diag_ino_cmp);
+		if (!hit)
+			continue;
+		if (!have_info) {
+			if (diag_holder_fill(pid, &h) < 0)
+				break; /* exited while we looked */
+			have_info = 1;
+		}
+		diag_holder_add(&out->socks[hit->idx], &h);
+	}
+	closedir(d);
+}
+
+static int diag_holders(struct diag_result *out)
+{
+	struct diag_ino *inos;
+	struct dirent *de;
+	int i, ninos = 0;
+	DIR *proc;
+
+	if (out->n == 0)
+		return 0;
+	inos = calloc((size_t)out->n, sizeof(*inos));
+	if (!inos)
+		return -ENOMEM;
+	for (i = 0; i < out->n; i++) {
+		if (!out->socks[i].inode) /* a socket being torn down */
+			continue;
+		inos[ninos].inode = out->socks[i].inode;
+		inos[ninos].idx = i;
+		ninos++;
+	}
+	qsort(inos, (size_t)ninos, sizeof(*inos), diag_ino_cmp);
+
+	proc = opendir("/proc");
+	if (!proc) {
+		i = -errno;
+		free(inos);
+		return i;
+	}
+	while ((de = readdir(proc))) {
+		unsigned long pid;
+		char *end;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid = strtoul(de->d_name, &end, 10);
+		if (*end || pid == 0 || pid > UINT32_MAX)
+			continue;
+		diag_scan_pid((uint32_t)pid, inos, ninos, out);
+	}
+	closedir(proc);
+	free(inos);
+	return 0;
+}
+
+/* ---- the API ------------------------------------------------------------ */
+
+struct diag_query {
+	int family;
+	int proto;
+	uint32_t states;
+};
+
+static int diag_run(const struct diag_query *q, int nq, enum diag_mode mode, const uint8_t *want,
+		    int holders, struct diag_result *out)
+{
+	int fd, i, err = 0, cap = 0;
+	char *buf;
+
+	out->socks = NULL;
+	out->n = 0;
+
+	buf = malloc(DIAG_RECV_BUF);
+	if (!buf)
+		return -ENOMEM;
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (i = 0; i < nq && !err; i++)
+		err = diag_dump_one(fd, buf, q[i].family, q[i].proto, q[i].states, mode, want, out,
+				    &cap);
+	close(fd);
+	if (!err && holders)
+		err = diag_holders(out);
+out:
+	free(buf);
+	if (err)
+		diag_free(out);
+	return err;
+}
+
+int diag_dump(const uint8_t *want, int no_holders, struct diag_result *out)
+{
+	static const struct diag_query q[] = {
+		{ AF_INET, IPPROTO_TCP, 1U << DIAG_TCP_LISTEN },
+		{ AF_INET6, IPPROTO_TCP, 1U << DIAG_TCP_LISTEN },
+		{ AF_INET, IPPROTO_UDP, ~0U },
+		{ AF_INET6, IPPROTO_UDP, ~0U },
+	};
+
+	return diag_run(q, 4, DIAG_BOUND, want, !no_holders, out);
+}
+
+int diag_dump_connected(const uint8_t *want, struct diag_result *out)
+{
+	static const struct diag_query q[] = {
+		{ AF_INET, IPPROTO_TCP, 1U << DIAG_TCP_ESTABLISHED },
+		{ AF_INET6, IPPROTO_TCP, 1U << DIAG_TCP_ESTABLISHED },
+	};
+
+	return diag_run(q, 2, DIAG_CONNECTED, want, 1, out);
+}
+
+void diag_free(struct diag_result *r)
+{
+	if (!r)
+		return;
+	free(r->socks);
+	r->socks = NULL;
+	r->n = 0;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Guard events as JSON objects (json-c), one per line: the journal
+ * (state_dir/events.jsonl, written first), then stderr and live followers.
+ */
+#ifndef PG_EVENTS_H
+#define PG_EVENTS_H
+
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "portguard.h"
+
+struct claim;
+
+/* RFC 3339 UTC with microseconds: 2026-11-28T03:22:02.123456Z */
+const char *events_ts(uint64_t realtime_us, char *buf, int len);
+/* Name of a kernel event kind ("bind_attempt", "bind", ...). */
+const char *events_kind_name(uint32_t kind);
+/* "tcp" / "udp" / "?" */
+const char *events_proto_name(uint16_t proto);
+/*
+ * A new event object: {"ts", "type", "port", "proto", "pid", "comm", "uid",
+ * "service"} from a kernel event, plus "tid", "cgroup_id", "netns", "family",
+ * "addr", "reuseport", "cookie". service may be NULL (JSON null).
+ */
+json_object *events_from_kernel(const char *type, const struct pg_event *e, uint64_t realtime_us,
+				const char *service);
+/* A new event object with only "ts" and "type" (and "service" when not NULL). */
+json_object *events_new(const char *type, uint64_t realtime_us, const char *service);
+/* The first holder of a claim as {"pid", "comm", "uid", "proto", "addr"}. */
+json_object *events_claim_holders(const struct claim *c, const char *(*svc_of)(uint64_t cgid));
+
+/* Journal: open (mkdir -p its directory), append one line, close. */
+int journal_open(const char *path);
+/* Writes the line; returns 0 or -errno. */
+int journal_write(json_object *ev);
+void journal_close(void);
+
+/* Realtime microseconds for a boot-clock timestamp from the kernel. */
+uint64_t events_boot_to_real_us(uint64_t boot_ns);
+uint64_t events_now_us(void);
+
+#endif

@@ -1,0 +1,695 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The guard daemon: kernel events -> claim table -> conflicts -> journal,
+ * the supervisor's lifecycle, and the control socket, in one epoll loop.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "claims.h"
+#include "config.h"
+#include "control.h"
+#include "diag.h"
+#include "events.h"
+#include "guard.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+#include "report.h"
+#include "supervise.h"
+
+#define GUARD_RECENT 32
+
+/* Bits of claim.reported: each alert is raised once per socket. */
+#define REP_ROGUE (1 << 0)
+#define REP_CONFLICT (1 << 1)
+#define REP_SHARED (1 << 2)
+#define REP_NETNS (1 << 3)
+
+static struct guard {
+	struct pg_config *cfg;
+	struct loader L;
+	struct claims claims;
+	uint64_t host_netns;
+	uint64_t events_seen;
+	uint64_t lost_seen;
+	uint64_t start_ms;
+	json_object *recent[GUARD_RECENT]; /* last conflicts, a ring */
+	int nrecent;
+	struct pg_watch ring_w;
+	struct pg_watch sig_w;
+	int shutdown_pending;
+	struct ctl_client *shutdown_client;
+	int exit_code;
+} G;
+
+static const char *guard_svc_of(uint64_t cgid)
+{
+	struct pg_service *s = cgid ? supervise_by_cgroup(cgid) : NULL;
+
+	return s ? s->conf->name : NULL;
+}
+
+static int guard_is_conflict(const char *type)
+{
+	return !strcmp(type, "rogue_bind") || !strcmp(type, "port_conflict") ||
+	       !strcmp(type, "port_shared") || !strcmp(type, "events_lost");
+}
+
+/* The journal first (so no alert is lost), then stderr, then followers. */
+static void guard_emit(json_object *ev)
+{
+	const char *type = json_object_get_string(json_object_object_get(ev, "type"));
+	int err = journal_write(ev);
+
+	if (err)
+		log_warnx("journal write failed: %s", strerror(-err));
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	control_broadcast(ev);
+	if (guard_is_conflict(type)) {
+		int i = G.nrecent++ % GUARD_RECENT;
+
+		json_object_put(G.recent[i]);
+		G.recent[i] = json_object_get(ev);
+	}
+	json_object_put(ev);
+}
+
+static json_object *guard_kevent(const char *type, const struct pg_event *e, const char *service)
+{
+	return events_from_kernel(type, e, events_boot_to_real_us(e->ts_ns), service);
+}
+
+/* ---- claim table upkeep ---- */
+
+/* Re-read the truth for the host's namespace: one sock_diag dump. */
+static void guard_resync(const char *why)
+{
+	struct diag_result r = { 0 };
+	uint8_t *want = calloc(65536, 1);
+	int i, err;
+
+	if (!want)
+		return;
+	for (i = 1; i < 65536; i++)
+		want[i] = G.cfg->guarded[i] | G.cfg->protected_[i];
+	err = diag_dump(want, 0, &r);
+	free(want);
+	if (err) {
+		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
+		return;
+	}
+	/* Holding claims of the host namespace not in the dump are gone. */
+	for (i = 0; i < G.claims.n;) {
+		struct claim *c = &G.claims.v[i];
+		int j, found = 0;
+
+		for (j = 0; j < r.n && !found; j++)
+			found = r.socks[j].cookie == c->cookie;
+		if (c->netns == G.host_netns && claim_is_holding(c) && !found)
+			claims_remove(&G.claims, c->cookie);
+		else
+			i++;
+	}
+	report_claims_from_diag(&G.claims, &r, G.host_netns);
+	log_debug("re-synced the claim table (%s): %d sockets", why, r.n);
+	diag_free(&r);
+}
+
+static struct claim_holder guard_holder(const struct pg_event *e)
+{
+	struct claim_holder h = { .pid = e->tgid, .uid = e->uid, .cgroup_id = e->cgroup_id };
+
+	memcpy(h.comm, e->comm, sizeof(h.comm));
+	h.comm[sizeof(h.comm) - 1] = 0;
+	return h;
+}
+
+static struct claim *guard_claim(const struct pg_event *e)
+{
+	struct claim *c = claims_upsert(&G.claims, e->cookie);
+	struct claim_holder h = guard_holder(e);
+	int fresh;
+
+	if (!c)
+		return NULL;
+	fresh = !c->port;
+	c->netns = e->netns;
+	c->port = e->port;
+	c->family = e->family;
+	c->proto = e->proto;
+	c->reuseport = e->reuseport;
+	memcpy(c->addr, e->addr, sizeof(c->addr));
+	if (fresh) {
+		c->ts_ns = e->ts_ns;
+		c->cgroup_id = e->cgroup_id;
+	}
+	claim_add_holder(c, &h);
+	return c;
+}
+
+/* ---- conflicts ---- */
+
+static int guard_is_owner(const struct pg_service *s, uint64_t cgid)
+{
+	return s && cgid && s->cgroup_id == cgid;
+}
+
+static void guard_rogue(struct claim *c, const struct pg_event *e, const char *stage)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	json_object *ev;
+
+	if (!G.cfg->guarded[e->port] || (c->reported & REP_ROGUE))
+		return;
+	if (e->netns != G.host_netns) {
+		if (c->reported & REP_NETNS)
+			return;
+		c->reported |= REP_NETNS;
+		ev = guard_kevent("netns_claim", e, owner ? owner->conf->name : NULL);
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"claim in another network namespace: reported, no conflict with the host"));
+		guard_emit(ev);
+		return;
+	}
+	if (guard_is_owner(owner, e->cgroup_id))
+		return;
+	c->reported |= REP_ROGUE;
+	ev = guard_kevent("rogue_bind", e, owner ? owner->conf->name : NULL);
+	json_object_object_add(ev, "stage", json_object_new_string(stage));
+	json_object_object_add(ev, "detail", json_object_new_string(
+		owner ? "process outside the owner's cgroup" : "reserved port: no service owns it"));
+	guard_emit(ev);
+}
+
+/* Holding claims of others on the same port, protocol and namespace that overlap c. */
+static struct claim *guard_other_holder(const struct claim *c, const struct pg_service *owner,
+					int listeners_only)
+{
+	int i;
+
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *o = &G.claims.v[i];
+
+		if (o == c || o->port != c->port || o->proto != c->proto || o->netns != c->netns)
+			continue;
+		if (o->state < CLAIM_BOUND || (listeners_only && !claim_is_holding(o)))
+			continue;
+		if (guard_is_owner(owner, o->cgroup_id) || !claim_addr_overlap(c, o))
+			continue;
+		return o;
+	}
+	return NULL;
+}
+
+static void guard_conflict(struct claim *c, const struct pg_event *e, struct pg_service *owner,
+			   const struct claim *holder)
+{
+	json_object *ev;
+
+	if (c->reported & REP_CONFLICT)
+		return;
+	c->reported |= REP_CONFLICT;
+	ev = guard_kevent("port_conflict", e, owner->conf->name);
+	if (holder) {
+		json_object_object_add(ev, "holders", events_claim_holders(holder, guard_svc_of));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the owner cannot bind: the port is held by another process"));
+	} else {
+		json_object_object_add(ev, "holders", json_object_new_array());
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the owner's bind failed and nothing live holds the port "
+			"(TIME_WAIT or a socket being torn down)"));
+	}
+	guard_emit(ev);
+}
+
+static void guard_shared(struct claim *c, const struct pg_event *e)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	struct claim *o;
+	json_object *ev;
+	int i, mine = guard_is_owner(owner, c->cgroup_id), owner_listens = mine;
+
+	if (!G.cfg->guarded[e->port] || (c->reported & REP_SHARED) || e->netns != G.host_netns)
+		return;
+	/* Shared = the owner and someone else listen on the port at once. */
+	o = guard_other_holder(c, mine ? owner : NULL, 1);
+	for (i = 0; !owner_listens && i < G.claims.n; i++) {
+		struct claim *x = &G.claims.v[i];
+
+		owner_listens = x != c && x->port == c->port && x->proto == c->proto &&
+				claim_is_holding(x) && guard_is_owner(owner, x->cgroup_id) &&
+				x->netns == c->netns;
+	}
+	if (!owner || !owner_listens || (mine && !o))
+		return;
+	if (!mine)
+		o = c;
+	c->reported |= REP_SHARED;
+	ev = guard_kevent("port_shared", e, owner->conf->name);
+	json_object_object_add(ev, "holders", events_claim_holders(o, guard_svc_of));
+	json_object_object_add(ev, "detail", json_object_new_string(
+		"a second listener shares the owner's port through SO_REUSEPORT"));
+	guard_emit(ev);
+}
+
+/* ---- kernel events ---- */
+
+static void guard_listen_state(const struct claim *c)
+{
+	struct pg_service *s = supervise_by_port(c->port);
+	int i;
+
+	if (!s || c->netns != G.host_netns || c->proto != IPPROTO_TCP)
+		return;
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *x = &G.claims.v[i];
+
+		if (x->port == c->port && x->state == CLAIM_LISTEN && x->netns == G.host_netns &&
+		    guard_is_owner(s, x->cgroup_id)) {
+			if (!s->listening)
+				supervise_listen_seen(s);
+			return;
+		}
+	}
+	if (s->listening)
+		supervise_listen_gone(s);
+}
+
+static void guard_on_bind_attempt(const struct pg_event *e)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	struct claim *c = guard_claim(e), *other;
+
+	if (!c)
+		return;
+	if (guard_is_owner(owner, e->cgroup_id) && e->netns == G.host_netns) {
+		other = guard_other_holder(c, owner, 0);
+		if (other && !(other->reuseport && c->reuseport))
+			guard_conflict(c, e, owner, other);
+		return;
+	}
+	guard_rogue(c, e, "bind");
+}
+
+static void guard_on_bind(const struct pg_event *e)
+{
+	struct claim *c = guard_claim(e);
+
+	if (!c)
+		return;
+	if (c->state < CLAIM_BOUND)
+		c->state = CLAIM_BOUND;
+	guard_emit(guard_kevent("bind", e, guard_svc_of(e->cgroup_id)));
+	guard_rogue(c, e, "bind");
+	if (c->proto == IPPROTO_UDP)
+		guard_shared(c, e);
+}
+
+static void guard_on_listen(const struct pg_event *e)
+{
+	struct claim *c = guard_claim(e);
+
+	if (!c)
+		return;
+	c->state = CLAIM_LISTEN;
+	guard_emit(guard_kevent("listen", e, guard_svc_of(e->cgroup_id)));
+	guard_rogue(c, e, "listen");
+	guard_shared(c, e);
+	guard_listen_state(c);
+}
+
+static void guard_on_unlisten(const struct pg_event *e)
+{
+	struct claim *c = claims_find(&G.claims, e->cookie);
+
+	if (!c)
+		return; /* released first: already handled */
+	c->state = CLAIM_BOUND;
+	guard_emit(guard_kevent("unlisten", e, guard_svc_of(c->cgroup_id)));
+	guard_listen_state(c);
+}
+
+static void guard_on_release(const struct pg_event *e)
+{
+	struct claim *c = claims_find(&G.claims, e->cookie), copy;
+	struct pg_service *owner = supervise_by_port(e->port);
+
+	if (!c)
+		return;
+	copy = *c;
+	claims_remove(&G.claims, e->cookie);
+	if (!e->child && guard_is_owner(owner, copy.cgroup_id) && copy.netns == G.host_netns)
+		guard_conflict(&copy, e, owner, guard_other_holder(&copy, owner, 0));
+	if (e->child) {
+		json_object *ev = guard_kevent("release", e, guard_svc_of(copy.cgroup_id));
+
+		guard_emit(ev);
+	}
+	guard_listen_state(&copy);
+}
+
+static int guard_on_kevent(void *ctx, void *data, size_t size)
+{
+	const struct pg_event *e = data;
+
+	(void)ctx;
+	if (size < sizeof(*e))
+		return 0;
+	G.events_seen++;
+	if (e->lost_total > G.lost_seen) {
+		json_object *ev = events_new("events_lost", events_now_us(), NULL);
+
+		json_object_object_add(ev, "count", json_object_new_int64(e->lost_total - G.lost_seen));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the kernel ring buffer was full; the claim table was re-synced"));
+		G.lost_seen = e->lost_total;
+		guard_emit(ev);
+		guard_resync("events lost");
+	}
+	switch (e->kind) {
+	case PG_EV_BIND_ATTEMPT:
+		guard_on_bind_attempt(e);
+		break;
+	case PG_EV_BIND:
+		guard_on_bind(e);
+		break;
+	case PG_EV_LISTEN:
+		guard_on_listen(e);
+		break;
+	case PG_EV_LISTEN_CLOSE:
+		guard_on_unlisten(e);
+		break;
+	case PG_EV_RELEASE:
+		guard_on_release(e);
+		break;
+	case PG_EV_FORK:
+		claims_fork(&G.claims, e->tgid, e->child, NULL);
+		break;
+	case PG_EV_EXEC:
+		/* CLOEXEC sockets closed without a release: ask the kernel. */
+		guard_resync("exec of a holder");
+		break;
+	case PG_EV_EXIT:
+		claims_drop_pid(&G.claims, e->tgid);
+		break;
+	}
+	return 0;
+}
+
+static void guard_ring_ready(struct pg_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	loader_consume(&G.L);
+}
+
+/* ---- supervisor notifications ---- */
+
+static void guard_on_service(const char *type, struct pg_service *s, const char *detail)
+{
+	json_object *ev = events_new(type, events_now_us(), s->conf->name);
+
+	if (s->conf->port)
+		json_object_object_add(ev, "port", json_object_new_int(s->conf->port));
+	json_object_object_add(ev, "pid", s->pid ? json_object_new_int64(s->pid) : NULL);
+	json_object_object_add(ev, "state", json_object_new_string(svc_state_name(s->state)));
+	if (detail)
+		json_object_object_add(ev, "detail", json_object_new_string(detail));
+	guard_emit(ev);
+}
+
+/* ---- status ---- */
+
+/* Every claim in the table (all namespaces), for tests and debugging. */
+static json_object *guard_claims_json(void)
+{
+	static const char *states[] = { "attempt", "bound", "listen" };
+	json_object *a = json_object_new_array();
+	char addr[64];
+	int i, j;
+
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *c = &G.claims.v[i];
+		json_object *o = json_object_new_object(), *pids = json_object_new_array();
+
+		json_object_object_add(o, "cookie", json_object_new_int64((int64_t)c->cookie));
+		json_object_object_add(o, "host", json_object_new_boolean(c->netns == G.host_netns));
+		json_object_object_add(o, "netns", json_object_new_int64((int64_t)c->netns));
+		json_object_object_add(o, "port", json_object_new_int(c->port));
+		json_object_object_add(o, "proto", json_object_new_string(events_proto_name(c->proto)));
+		json_object_object_add(o, "addr", json_object_new_string(
+						  claim_addr_str(c, addr, sizeof(addr))));
+		json_object_object_add(o, "state", json_object_new_string(states[c->state]));
+		json_object_object_add(o, "holding", json_object_new_boolean(claim_is_holding(c)));
+		json_object_object_add(o, "reuseport", json_object_new_boolean(c->reuseport));
+		for (j = 0; j < c->nholders; j++)
+			json_object_array_add(pids, json_object_new_int64(c->holders[j].pid));
+		json_object_object_add(o, "pids", pids);
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static json_object *guard_status(void)
+{
+	json_object *st = json_object_new_object(), *g = json_object_new_object();
+	json_object *svcs = json_object_new_array(), *conf = json_object_new_array(), *ports;
+	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 }, nlost = 0;
+	int i, healthy = 1, n;
+
+	loader_counters(&G.L, lost, sent);
+	for (i = 0; i < PG_EV_KIND_MAX; i++)
+		nlost += lost[i];
+	json_object_object_add(g, "running", json_object_new_boolean(1));
+	json_object_object_add(g, "name", json_object_new_string(G.cfg->name));
+	json_object_object_add(g, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(g, "mode", json_object_new_string(
+					  G.cfg->mode == PG_MODE_OBSERVE ? "observe" : "enforce"));
+	json_object_object_add(g, "uptime_s", json_object_new_int64((now_ms() - G.start_ms) / 1000));
+	json_object_object_add(g, "events", json_object_new_int64(G.events_seen));
+	json_object_object_add(g, "lost", json_object_new_int64(nlost));
+	json_object_object_add(g, "config", json_object_new_string(G.cfg->path));
+	json_object_object_add(g, "cgroup", json_object_new_string(supervise_instance_cgroup()));
+	json_object_object_add(st, "guard", g);
+
+	for (i = 0; i < supervise_count(); i++) {
+		struct pg_service *s = supervise_get(i);
+		json_object *o = json_object_new_object();
+		int64_t up = s->state == SVC_RUNNING ? (int64_t)time(NULL) - s->start_wall_s : 0;
+
+		json_object_object_add(o, "name", json_object_new_string(s->conf->name));
+		json_object_object_add(o, "state", json_object_new_string(svc_state_name(s->state)));
+		json_object_object_add(o, "pid", s->pid ? json_object_new_int64(s->pid) : NULL);
+		json_object_object_add(o, "port", s->conf->port ? json_object_new_int(s->conf->port)
+								: NULL);
+		json_object_object_add(o, "type", json_object_new_string(
+			s->conf->type == PG_SVC_HTTP ? "http" : "background"));
+		json_object_object_add(o, "listening", json_object_new_boolean(s->listening));
+		json_object_object_add(o, "uptime_s", json_object_new_int64(up < 0 ? 0 : up));
+		json_object_object_add(o, "restarts", json_object_new_int(s->restarts));
+		json_object_array_add(svcs, o);
+		healthy &= s->state == SVC_RUNNING;
+	}
+	json_object_object_add(st, "services", svcs);
+	ports = report_ports(G.cfg, &G.claims, G.host_netns, guard_svc_of);
+	healthy &= report_ports_ok(ports);
+	json_object_object_add(st, "ports", ports);
+	n = G.nrecent < GUARD_RECENT ? G.nrecent : GUARD_RECENT;
+	for (i = G.nrecent - n; i < G.nrecent; i++)
+		json_object_array_add(conf, json_object_get(G.recent[i % GUARD_RECENT]));
+	json_object_object_add(st, "conflicts", conf);
+	json_object_object_add(st, "claims", guard_claims_json());
+	json_object_object_add(st, "healthy", json_object_new_boolean(healthy));
+	return st;
+}
+
+/* ---- control requests ---- */
+
+static json_object *guard_error(const char *msg)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+static void guard_shutdown_done(void *arg)
+{
+	(void)arg;
+	supervise_remove_cgroups();
+	if (G.shutdown_client) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		control_reply(G.shutdown_client, o);
+		json_object_put(o);
+	}
+	log_info("shutdown: every service stopped, the guard exits");
+	loop_stop();
+}
+
+static int guard_request(struct ctl_client *c, json_object *req)
+{
+	json_object *cmdv, *r;
+	const char *cmd;
+	int keep = 0;
+
+	if (!json_object_object_get_ex(req, "cmd", &cmdv)) {
+		r = guard_error("missing \"cmd\"");
+	} else if (!strcmp(cmd = json_object_get_string(cmdv), "status")) {
+		r = guard_status();
+	} else if (!strcmp(cmd, "events")) {
+		c->follow = 1;
+		r = json_object_new_object();
+		json_object_object_add(r, "ok", json_object_new_boolean(1));
+		keep = 1;
+	} else if (!strcmp(cmd, "shutdown")) {
+		if (c->uid != 0)
+			r = guard_error("shutdown changes state: it requires root");
+		else if (G.shutdown_pending)
+			r = guard_error("a shutdown is already in progress");
+		else {
+			G.shutdown_pending = 1;
+			G.shutdown_client = c;
+			log_info("shutdown requested by pid %d: stopping every service", (int)c->pid);
+			supervise_stop_all(guard_shutdown_done, NULL);
+			return 1; /* answered when done */
+		}
+	} else {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "unknown command \"%.64s\"", cmd);
+		r = guard_error(msg);
+	}
+	if (control_reply(c, r) < 0)
+		keep = 0;
+	json_object_put(r);
+	return keep;
+}
+
+/* ---- signals ---- */
+
+static void guard_signal(struct pg_watch *w, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(w->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	switch (si.ssi_signo) {
+	case SIGTERM:
+	case SIGINT:
+		log_info("signal %d: the guard exits; the services keep running", si.ssi_signo);
+		loop_stop();
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP: config reload is not implemented yet; keeping the current config");
+		break;
+	}
+}
+
+static int guard_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	G.sig_w.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (G.sig_w.fd < 0)
+		return -errno;
+	G.sig_w.cb = guard_signal;
+	return loop_add(&G.sig_w, EPOLLIN);
+}
+
+static uint64_t guard_owner_cgroup(int port)
+{
+	struct pg_service *s = supervise_by_port(port);
+
+	return s ? s->cgroup_id : 0;
+}
+
+int guard_run(struct pg_config *cfg)
+{
+	char why[512], path[4096];
+	int err, i;
+
+	memset(&G, 0, sizeof(G));
+	G.cfg = cfg;
+	G.start_ms = now_ms();
+	err = loop_init();
+	if (err)
+		goto out;
+	if ((err = guard_signals()))
+		goto out;
+	err = loader_open(&G.L, guard_on_kevent, NULL, why, sizeof(why));
+	if (err) {
+		log_warnx("%s", why);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/events.jsonl", cfg->state_dir);
+	if ((err = journal_open(path))) {
+		log_warnx("cannot open the journal %s: %s", path, strerror(-err));
+		goto out;
+	}
+	err = supervise_init(cfg, guard_on_service);
+	if (err)
+		goto out;
+	if ((err = loader_set_ports(&G.L, cfg, guard_owner_cgroup))) {
+		log_warnx("cannot fill the port map: %s", strerror(-err));
+		goto out;
+	}
+	G.host_netns = report_netns_cookie();
+	/* Attached first, then seeded: nothing falls between the two. */
+	guard_resync("start");
+	for (i = 0; i < supervise_count(); i++) {
+		struct pg_service *s = supervise_get(i);
+		struct claim probe = { .port = s->conf->port, .netns = G.host_netns,
+				       .proto = IPPROTO_TCP };
+
+		if (s->conf->port)
+			guard_listen_state(&probe);
+	}
+	err = control_open(cfg->control, guard_request);
+	if (err == -EADDRINUSE) {
+		log_warnx("a guard is already running for %s (control socket %s answers)",
+			  cfg->name, cfg->control);
+		goto out;
+	} else if (err) {
+		log_warnx("cannot open the control socket %s: %s", cfg->control, strerror(-err));
+		goto out;
+	}
+	G.ring_w.fd = loader_ring_fd(&G.L);
+	G.ring_w.cb = guard_ring_ready;
+	if ((err = loop_add(&G.ring_w, EPOLLIN)))
+		goto out;
+	log_info("guarding %s: %s mode, config %s, control %s, journal %s", cfg->name,
+		 cfg->mode == PG_MODE_OBSERVE ? "observe" : "enforce", cfg->path, cfg->control, path);
+	supervise_start_all();
+	loader_consume(&G.L);
+	err = loop_run();
+out:
+	control_close();
+	supervise_cleanup();
+	loader_close(&G.L);
+	journal_close();
+	claims_free(&G.claims);
+	for (i = 0; i < GUARD_RECENT; i++)
+		json_object_put(G.recent[i]);
+	return err;
+}

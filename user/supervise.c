@@ -1,0 +1,1352 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The embedded supervisor. Each service runs setsid() in its own cgroup v2
+ * (<cg_root>/portguard-<name>/<service>), so the guard may exit or crash and
+ * the services keep running; a restarted guard adopts them. Every wait is an
+ * fd of the one event loop: a pidfd for the main process, inotify on the
+ * cgroup's cgroup.events, one timerfd per service and the socket of an
+ * in-flight health check. The state machine is the table svc_actions below.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "log.h"
+#include "supervise.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define SVC_BACKOFF_MIN_MS 100ULL
+#define SVC_BACKOFF_MAX_MS 10000ULL
+#define SVC_STABLE_MS 10000ULL	/* RUNNING this long: the next exit is not a failure */
+#define SVC_MAX_FAILURES 5
+#define SVC_HEALTH_RETRY_MS 50ULL
+
+enum svc_event {
+	SE_START,	/* supervise_start() */
+	SE_STOP,	/* supervise_stop() */
+	SE_TIMER,	/* the service timer fired; its meaning depends on the state */
+	SE_EXIT,	/* the main process exited (pidfd readable) */
+	SE_EMPTY,	/* cgroup.events says populated 0 */
+	SE_LISTEN,	/* the kernel saw the listen on conf->port */
+	SE_HEALTHY,	/* the health check got a 2xx */
+	SE__NEVENTS,
+};
+
+/* State private to this file, parallel to svc_tab[] (struct pg_service is fixed). */
+struct svc_priv {
+	int failed;		/* the current run failed to start (not ready in time) */
+	int health_v6;		/* the in-flight check goes to ::1 */
+	int health_sent;	/* request written, reading the status line */
+	size_t health_len;
+	char health_buf[128];
+};
+
+static struct pg_service svc_tab[PG_MAX_SERVICES];
+static struct svc_priv svc_priv_tab[PG_MAX_SERVICES];
+static int svc_n;
+static const struct pg_config *svc_conf;
+static svc_event_fn svc_emit_fn;
+static char svc_instance[PATH_MAX];
+
+static int svc_stopall_idx = -1;	/* next service to stop, -1 when idle */
+static struct pg_service *svc_stopall_wait;
+static int svc_stopall_stepping;
+static void (*svc_stopall_done)(void *);
+static void *svc_stopall_arg;
+
+static const char *const svc_state_names[SVC__NSTATES] = {
+	[SVC_STOPPED] = "STOPPED", [SVC_STARTING] = "STARTING", [SVC_RUNNING] = "RUNNING",
+	[SVC_BACKOFF] = "BACKOFF", [SVC_STOPPING] = "STOPPING", [SVC_EXITED] = "EXITED",
+	[SVC_FATAL] = "FATAL",
+};
+
+static int svc_dispatch(struct pg_service *s, enum svc_event ev);
+
+
+const char *svc_state_name(enum svc_state st)
+{
+	if ((unsigned)st >= SVC__NSTATES)
+		return "UNKNOWN";
+	return svc_state_names[st];
+}
+
+static struct svc_priv *svc_priv(struct pg_service *s)
+{
+	return &svc_priv_tab[s - svc_tab];
+}
+
+static void svc_emit(const char *type, struct pg_service *s, const char *detail)
+{
+	log_debug("%s: %s%s%s", s->conf->name, type, detail ? ": " : "", detail ? detail : "");
+	if (svc_emit_fn)
+		svc_emit_fn(type, s, detail);
+}
+
+/* ---- small file and /proc helpers ---- */
+
+static int svc_mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	char *p;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		if (p[-1] != '/') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+		}
+		if (*p == '\0')
+			return 0;
+	}
+}
+
+static int svc_mkdir_parent(const char *file)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (strlen(file) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, file);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	return svc_mkdir_p(dir, 0755);
+}
+
+static int svc_write_file(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd, err = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		err = errno ? -errno : -EIO;
+	close(fd);
+	return err;
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks after boot. 0 on error. */
+static unsigned long long svc_proc_starttime(pid_t pid)
+{
+	unsigned long long st = 0;
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!p)
+		return 0;
+	for (i = 2; i < 22 && p; i++) /* field 2 ends at ')' */
+		p = strchr(p + 1, ' ');
+	if (p)
+		st = strtoull(p + 1, NULL, 10);
+	return st;
+}
+
+static int64_t svc_boot_time_s(void)
+{
+	char line[256];
+	long long bt = 0;
+	FILE *f;
+
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %lld", &bt) == 1)
+			break;
+	fclose(f);
+	return bt;
+}
+
+static long svc_clk_tck(void)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+
+	return hz > 0 ? hz : 100;
+}
+
+static int svc_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static void svc_main_path(struct pg_service *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.main", svc_conf->state_dir, s->conf->name);
+}
+
+/* ---- signalling the cgroup, never anything outside it ---- */
+
+static int svc_pid_in_cgroup(struct pg_service *s, pid_t pid)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(s->cgpath);
+
+	if (cg_of_pid(pid, path, sizeof(path)) < 0)
+		return 0;
+	return strncmp(path, s->cgpath, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}
+
+static void svc_signal_one(struct pg_service *s, pid_t pid, int sig)
+{
+	int fd;
+
+	if (pid <= 1 || pid == getpid())
+		return;
+	/* pin the process first, then check it is ours: a recycled pid cannot slip in */
+	fd = svc_pidfd_open(pid);
+	if (fd < 0)
+		return;
+	if (svc_pid_in_cgroup(s, pid) && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+		log_warn("%s: signal %d to pid %d", s->conf->name, sig, (int)pid);
+	close(fd);
+}
+
+static void svc_signal_all(struct pg_service *s, int sig)
+{
+	pid_t *pids;
+	int i, n;
+
+	n = cg_procs(s->cgpath, &pids);
+	if (n < 0) {
+		log_warnx("%s: cannot list %s: %s", s->conf->name, s->cgpath, strerror(-n));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		svc_signal_one(s, pids[i], sig);
+	free(pids);
+}
+
+static void svc_kill_cgroup(struct pg_service *s)
+{
+	int err = cg_kill(s->cgpath);
+
+	if (err < 0)
+		log_warnx("%s: cgroup.kill: %s", s->conf->name, strerror(-err));
+}
+
+/* ---- the main process ---- */
+
+static void svc_close_pidfd(struct pg_service *s)
+{
+	if (s->pidfd >= 0) {
+		loop_del(&s->pid_w);
+		close(s->pidfd);
+	}
+	s->pidfd = -1;
+	s->pid_w.fd = -1;
+	s->pid = 0;
+}
+
+static void svc_pid_ready(struct pg_watch *w, uint32_t events)
+{
+	struct pg_service *s = w->arg;
+	siginfo_t si;
+
+	(void)events;
+	if (w->fd < 0 || w->fd != s->pidfd)
+		return;
+	if (s->is_child) {
+		memset(&si, 0, sizeof(si));
+		if (waitid((idtype_t)P_PIDFD, (id_t)s->pidfd, &si, WEXITED | WNOHANG) < 0) {
+			log_warn("%s: waitid", s->conf->name);
+			s->last_exit_code = -1;
+			s->last_signal = 0;
+		} else if (si.si_pid == 0) {
+			return; /* stale readiness from an earlier pidfd */
+		} else if (si.si_code == CLD_EXITED) {
+			s->last_exit_code = si.si_status;
+			s->last_signal = 0;
+		} else {
+			s->last_exit_code = -1;
+			s->last_signal = si.si_status;
+		}
+	} else {
+		s->last_exit_code = -1; /* not our child: the status is not ours to read */
+		s->last_signal = 0;
+	}
+	svc_close_pidfd(s);
+	svc_dispatch(s, SE_EXIT);
+}
+
+static int svc_watch_pid(struct pg_service *s, pid_t pid, int pidfd)
+{
+	s->pid = pid;
+	s->pidfd = pidfd;
+	s->pid_w.fd = pidfd;
+	s->pid_w.cb = svc_pid_ready;
+	s->pid_w.arg = s;
+	return loop_add(&s->pid_w, EPOLLIN);
+}
+
+static void svc_exit_detail(struct pg_service *s, char *buf, size_t len)
+{
+	if (s->last_signal)
+		snprintf(buf, len, "killed by signal %d (%s)", s->last_signal,
+			 strsignal(s->last_signal));
+	else if (s->last_exit_code >= 0)
+		snprintf(buf, len, "exited with status %d", s->last_exit_code);
+	else
+		snprintf(buf, len, "exited (status unknown: adopted process)");
+}
+
+/* ---- the cgroup ---- */
+
+static void svc_events_ready(struct pg_watch *w, uint32_t events)
+{
+	struct pg_service *s = w->arg;
+	char buf[4096];
+
+	(void)events;
+	if (w->fd < 0)
+		return;
+	while (read(w->fd, buf, sizeof(buf)) > 0)
+		;
+	if (cg_populated(s->cgpath) == 0)
+		svc_dispatch(s, SE_EMPTY);
+}
+
+static int svc_watch_events(struct pg_service *s)
+{
+	char path[PATH_MAX];
+
+	if (snprintf(path, sizeof(path), "%s/cgroup.events", s->cgpath) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->inotify_fd < 0)
+		return -errno;
+	if (inotify_add_watch(s->inotify_fd, path, IN_MODIFY) < 0)
+		return -errno;
+	s->ev_w.fd = s->inotify_fd;
+	s->ev_w.cb = svc_events_ready;
+	s->ev_w.arg = s;
+	return loop_add(&s->ev_w, EPOLLIN);
+}
+
+/* ---- the child side of a start ---- */
+
+struct svc_child_err {
+	int stage;
+	int err;
+};
+
+enum { CS_CGROUP, CS_SETSID, CS_STDIN, CS_LOG, CS_CHDIR, CS_ENV, CS_USER, CS_EXEC };
+
+static const char *const svc_child_stage[] = {
+	[CS_CGROUP] = "cannot join the service cgroup", [CS_SETSID] = "setsid failed",
+	[CS_STDIN] = "cannot open /dev/null", [CS_LOG] = "cannot open the log file",
+	[CS_CHDIR] = "cannot chdir to the directory", [CS_ENV] = "cannot set the environment",
+	[CS_USER] = "cannot switch user", [CS_EXEC] = "cannot exec /bin/sh",
+};
+
+static void __attribute__((noreturn)) svc_child_fail(int pipefd, int stage, int err)
+{
+	struct svc_child_err ce = { stage, err };
+
+	dprintf(2, "portguard: %s: %s\n", svc_child_stage[stage], strerror(err));
+	if (write(pipefd, &ce, sizeof(ce)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static void svc_child_signals(void)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
+
+static int svc_child_stdio(const struct pg_service_conf *sc)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0 || dup2(fd, 0) < 0)
+		return -CS_STDIN - 1;
+	if (fd > 2)
+		close(fd);
+	snprintf(path, sizeof(path), "%s/%s.log", svc_conf->log_dir, sc->name);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		return -CS_LOG - 1;
+	if (fd > 2)
+		close(fd);
+	return 0;
+}
+
+static int svc_child_user(const char *user)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		dprintf(2, "portguard: unknown user %s\n", user);
+		return errno ? -errno : -ENOENT;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+	    setuid(pw->pw_uid) < 0)
+		return -errno;
+	setenv("HOME", pw->pw_dir, 1);
+	setenv("USER", pw->pw_name, 1);
+	setenv("LOGNAME", pw->pw_name, 1);
+	return 0;
+}
+
+/* errno set on failure */
+static int svc_child_join(const char *cgpath)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgpath);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ret = write(fd, "0", 1) == 1 ? 0 : -1;
+	close(fd);
+	return ret;
+}
+
+static void __attribute__((noreturn)) svc_child(struct pg_service *s, int pipefd)
+{
+	const struct pg_service_conf *sc = s->conf;
+	size_t len = strlen(sc->command) + sizeof("exec ");
+	char *cmd;
+	int i, err;
+
+	/* keep only 0-2 and the report pipe across exec */
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (svc_child_join(s->cgpath) < 0)
+		svc_child_fail(pipefd, CS_CGROUP, errno);
+	if (setsid() < 0)
+		svc_child_fail(pipefd, CS_SETSID, errno);
+	svc_child_signals();
+	err = svc_child_stdio(sc);
+	if (err < 0)
+		svc_child_fail(pipefd, -err - 1, errno);
+	if (chdir(sc->directory ? sc->directory : "/") < 0)
+		svc_child_fail(pipefd, CS_CHDIR, errno);
+	for (i = 0; i < sc->nenv; i++)
+		if (putenv(sc->env[i]) < 0)
+			svc_child_fail(pipefd, CS_ENV, errno);
+	if (sc->user && (err = svc_child_user(sc->user)) < 0)
+		svc_child_fail(pipefd, CS_USER, -err);
+	/* conf->env wins over what the user switch set */
+	for (i = 0; i < sc->nenv; i++)
+		putenv(sc->env[i]);
+	cmd = malloc(len);
+	if (!cmd)
+		svc_child_fail(pipefd, CS_EXEC, ENOMEM);
+	snprintf(cmd, len, "exec %s", sc->command);
+	execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+	svc_child_fail(pipefd, CS_EXEC, errno);
+}
+
+/* ---- the parent side of a start ---- */
+
+static void svc_write_state(struct pg_service *s)
+{
+	char path[PATH_MAX], text[64];
+	int err;
+
+	svc_main_path(s, path, sizeof(path));
+	snprintf(text, sizeof(text), "%d %llu\n", (int)s->pid, svc_proc_starttime(s->pid));
+	err = svc_write_file(path, text);
+	if (err < 0)
+		log_warnx("%s: cannot write %s: %s", s->conf->name, path, strerror(-err));
+	if (!s->conf->pidfile)
+		return;
+	snprintf(text, sizeof(text), "%d\n", (int)s->pid);
+	err = svc_mkdir_parent(s->conf->pidfile);
+	if (!err)
+		err = svc_write_file(s->conf->pidfile, text);
+	if (err < 0)
+		log_warnx("%s: cannot write %s: %s", s->conf->name, s->conf->pidfile,
+			  strerror(-err));
+}
+
+static void svc_remove_state(struct pg_service *s)
+{
+	char path[PATH_MAX];
+
+	svc_main_path(s, path, sizeof(path));
+	unlink(path);
+	if (s->conf->pidfile)
+		unlink(s->conf->pidfile);
+}
+
+/* Fork the service; the CLOEXEC pipe tells whether the exec happened. */
+static pid_t svc_fork(struct pg_service *s, struct svc_child_err *ce)
+{
+	int pfd[2];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		pid = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return pid;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		svc_child(s, pfd[1]);
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], ce, sizeof(*ce));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(*ce)) {
+		waitpid(pid, NULL, 0);
+		return -(ce->err ? ce->err : EIO);
+	}
+	return pid;
+}
+
+/* The start failed before the command ran: no retry can fix that. */
+static int svc_spawn_failed(struct pg_service *s, const struct svc_child_err *ce, int err)
+{
+	char detail[256];
+
+	if (ce->stage == CS_USER && err == -ENOENT)
+		snprintf(detail, sizeof(detail), "failed to start: unknown user %s", s->conf->user);
+	else if (ce->stage == CS_CHDIR)
+		snprintf(detail, sizeof(detail), "failed to start: cannot chdir to %s: %s",
+			 s->conf->directory, strerror(-err));
+	else if (ce->stage >= 0)
+		snprintf(detail, sizeof(detail), "failed to start: %s: %s",
+			 svc_child_stage[ce->stage], strerror(-err));
+	else
+		snprintf(detail, sizeof(detail), "failed to start: %s", strerror(-err));
+	s->last_exit_code = 127;
+	s->last_signal = 0;
+	s->state = SVC_FATAL;
+	svc_emit("service_exit", s, detail);
+	svc_emit("service_fatal", s, detail);
+	return err;
+}
+
+static int svc_spawn(struct pg_service *s)
+{
+	const struct pg_service_conf *sc = s->conf;
+	struct svc_child_err ce = { -1, 0 };
+	int pidfd, err;
+	pid_t pid;
+
+	pid = svc_fork(s, &ce);
+	if (pid < 0)
+		return svc_spawn_failed(s, &ce, pid);
+	pidfd = svc_pidfd_open(pid);
+	err = pidfd < 0 ? -errno : svc_watch_pid(s, pid, pidfd);
+	if (err < 0) {
+		log_warnx("%s: cannot watch pid %d: %s", sc->name, (int)pid, strerror(-err));
+		if (pidfd >= 0)
+			close(pidfd);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		s->pid = 0;
+		s->pidfd = -1;
+		s->pid_w.fd = -1;
+		return svc_spawn_failed(s, &ce, err);
+	}
+	s->is_child = 1;
+	s->state = SVC_STARTING;
+	s->listening = 0;
+	s->start_ms = now_ms();
+	s->ready_ms = 0;
+	s->start_wall_s = time(NULL);
+	svc_priv(s)->failed = 0;
+	svc_write_state(s);
+	svc_emit("service_start", s, NULL);
+	if (sc->type == PG_SVC_BACKGROUND)
+		timer_arm_ms(&s->timer, sc->start_window_ms);
+	else
+		timer_arm_ms(&s->timer, sc->start_timeout_ms);
+	return 0;
+}
+
+/* ---- the HTTP health check ---- */
+
+static void svc_health_close(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+
+	if (s->health_w.fd >= 0) {
+		loop_del(&s->health_w);
+		close(s->health_w.fd);
+	}
+	s->health_w.fd = -1;
+	p->health_sent = 0;
+	p->health_len = 0;
+}
+
+static uint64_t svc_start_left_ms(struct pg_service *s)
+{
+	uint64_t deadline = s->start_ms + s->conf->start_timeout_ms, now = now_ms();
+
+	return now >= deadline ? 0 : deadline - now;
+}
+
+/* Try again in a little while, within the start timeout (the timer checks it). */
+static void svc_health_retry(struct pg_service *s)
+{
+	uint64_t left = svc_start_left_ms(s);
+
+	svc_health_close(s);
+	timer_arm_ms(&s->timer, left < SVC_HEALTH_RETRY_MS ? left : SVC_HEALTH_RETRY_MS);
+}
+
+static void svc_health_io(struct pg_watch *w, uint32_t events);
+
+static int svc_health_connect(struct pg_service *s, int v6)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	int fd, err;
+
+	svc_health_close(s);
+	svc_priv(s)->health_v6 = v6;
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a4.sin_port = a6.sin6_port = htons((uint16_t)s->conf->port);
+	if (v6)
+		err = connect(fd, (struct sockaddr *)&a6, sizeof(a6));
+	else
+		err = connect(fd, (struct sockaddr *)&a4, sizeof(a4));
+	if (err < 0 && errno != EINPROGRESS) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	s->health_w.fd = fd;
+	s->health_w.cb = svc_health_io;
+	s->health_w.arg = s;
+	return loop_add(&s->health_w, EPOLLOUT);
+}
+
+static void svc_health_begin(struct pg_service *s)
+{
+	int err = svc_health_connect(s, 0);
+
+	if (err == -ECONNREFUSED)
+		err = svc_health_connect(s, 1);
+	if (err < 0) {
+		svc_health_retry(s);
+		return;
+	}
+	/* in flight: only the start deadline can end it early */
+	timer_arm_ms(&s->timer, svc_start_left_ms(s));
+}
+
+static int svc_health_send(struct pg_service *s)
+{
+	char req[512];
+	int len, err = 0;
+	socklen_t elen = sizeof(err);
+
+	if (getsockopt(s->health_w.fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -errno;
+	if (err)
+		return -err;
+	len = snprintf(req, sizeof(req),
+		       "GET %s HTTP/1.0\r\nHost: localhost:%d\r\nConnection: close\r\n\r\n",
+		       s->conf->health, s->conf->port);
+	if (len >= (int)sizeof(req) || send(s->health_w.fd, req, len, MSG_NOSIGNAL) != len)
+		return -EIO;
+	svc_priv(s)->health_sent = 1;
+	loop_del(&s->health_w);
+	return loop_add(&s->health_w, EPOLLIN);
+}
+
+/* 1: 2xx, 0: need more bytes, -1: any other answer */
+static int svc_health_parse(struct svc_priv *p, int eof)
+{
+	int status;
+
+	p->health_buf[p->health_len] = '\0';
+	if (!strchr(p->health_buf, '\n') && !eof && p->health_len < sizeof(p->health_buf) - 1)
+		return 0;
+	if (sscanf(p->health_buf, "HTTP/%*d.%*d %d", &status) != 1)
+		return -1;
+	return status >= 200 && status < 300 ? 1 : -1;
+}
+
+static void svc_health_read(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+	ssize_t n;
+	int r;
+
+	n = read(s->health_w.fd, p->health_buf + p->health_len,
+		 sizeof(p->health_buf) - 1 - p->health_len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		svc_health_retry(s);
+		return;
+	}
+	p->health_len += n;
+	r = svc_health_parse(p, n == 0);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		p->health_buf[strcspn(p->health_buf, "\r\n")] = '\0';
+		log_debug("%s: health check %s: %.60s", s->conf->name, s->conf->health,
+			  p->health_buf);
+		svc_health_retry(s);
+		return;
+	}
+	svc_health_close(s);
+	svc_dispatch(s, SE_HEALTHY);
+}
+
+static void svc_health_io(struct pg_watch *w, uint32_t events)
+{
+	struct pg_service *s = w->arg;
+	struct svc_priv *p = svc_priv(s);
+	int err;
+
+	(void)events;
+	if (w->fd < 0)
+		return;
+	if (p->health_sent) {
+		svc_health_read(s);
+		return;
+	}
+	err = svc_health_send(s);
+	if (err == -ECONNREFUSED && !p->health_v6)
+		err = svc_health_connect(s, 1);
+	if (err < 0)
+		svc_health_retry(s);
+}
+
+/* ---- transitions ---- */
+
+static void svc_finish_stop(struct pg_service *s)
+{
+	void (*cb)(struct pg_service *, void *) = s->stopped_cb;
+	void *arg = s->stopped_arg;
+	enum svc_state was = s->state;
+
+	timer_disarm(&s->timer);
+	svc_health_close(s);
+	svc_remove_state(s);
+	s->state = SVC_STOPPED;
+	s->stopped_cb = NULL;
+	s->stopped_arg = NULL;
+	if (was != SVC_STOPPED)
+		svc_emit("service_stop", s, NULL);
+	if (cb)
+		cb(s, arg);
+	if (svc_stopall_wait == s) {
+		svc_stopall_wait = NULL;
+		supervise_stop_all(NULL, NULL);
+	}
+}
+
+static void svc_backoff(struct pg_service *s)
+{
+	uint64_t delay = SVC_BACKOFF_MIN_MS;
+	char detail[64];
+
+	if (s->failures > 0)
+		delay <<= s->failures - 1;
+	if (delay > SVC_BACKOFF_MAX_MS)
+		delay = SVC_BACKOFF_MAX_MS;
+	s->state = SVC_BACKOFF;
+	timer_arm_ms(&s->timer, delay);
+	snprintf(detail, sizeof(detail), "restart in %llu ms", (unsigned long long)delay);
+	svc_emit("service_backoff", s, detail);
+}
+
+/* The process is gone and the cgroup empty: restart it or not. */
+static void svc_policy(struct pg_service *s)
+{
+	int failed = svc_priv(s)->failed || s->last_signal || s->last_exit_code != 0;
+	enum pg_restart r = s->conf->restart;
+	char detail[64];
+
+	if (r == PG_RESTART_NEVER || (r == PG_RESTART_ON_FAILURE && !failed)) {
+		s->state = SVC_EXITED;
+		return;
+	}
+	if (!s->ready_ms || now_ms() - s->ready_ms < SVC_STABLE_MS)
+		s->failures++;
+	else
+		s->failures = 0;
+	if (s->failures >= SVC_MAX_FAILURES) {
+		s->state = SVC_FATAL;
+		snprintf(detail, sizeof(detail), "%d failed starts in a row", s->failures);
+		svc_emit("service_fatal", s, detail);
+		return;
+	}
+	svc_backoff(s);
+}
+
+static void svc_settle(struct pg_service *s)
+{
+	timer_disarm(&s->timer);
+	svc_health_close(s);
+	if (s->want_stop) {
+		svc_finish_stop(s);
+		return;
+	}
+	svc_remove_state(s);
+	svc_policy(s);
+}
+
+static void svc_begin_stop(struct pg_service *s, int sig)
+{
+	svc_health_close(s);
+	s->state = SVC_STOPPING;
+	svc_signal_all(s, sig);
+	timer_arm_ms(&s->timer, s->conf->stop_timeout_ms);
+}
+
+static int svc_act_check_done(struct pg_service *s)
+{
+	if (s->pid == 0 && cg_populated(s->cgpath) <= 0)
+		svc_settle(s);
+	return 0;
+}
+
+static void svc_start_failed(struct pg_service *s)
+{
+	uint64_t ms = s->conf->start_timeout_ms;
+	char detail[64];
+
+	if (ms % 1000 == 0)
+		snprintf(detail, sizeof(detail), "not ready after %llus",
+			 (unsigned long long)ms / 1000);
+	else
+		snprintf(detail, sizeof(detail), "not ready after %llums", (unsigned long long)ms);
+	svc_priv(s)->failed = 1;
+	svc_emit("service_exit", s, detail);
+	svc_begin_stop(s, s->conf->stop_signal);
+	svc_act_check_done(s);
+}
+
+static int svc_act_nop(struct pg_service *s)
+{
+	(void)s;
+	return 0;
+}
+
+static int svc_act_busy(struct pg_service *s)
+{
+	(void)s;
+	return -EBUSY;
+}
+
+static int svc_act_already(struct pg_service *s)
+{
+	(void)s;
+	return -EALREADY;
+}
+
+/* A start asked for by the guard (not an automatic restart). */
+static int svc_act_start(struct pg_service *s)
+{
+	timer_disarm(&s->timer);
+	s->want_stop = 0;
+	s->failures = 0;
+	return svc_spawn(s);
+}
+
+static int svc_act_restart(struct pg_service *s)
+{
+	s->restarts++;
+	return svc_spawn(s);
+}
+
+static int svc_act_ready(struct pg_service *s)
+{
+	svc_health_close(s);
+	s->state = SVC_RUNNING;
+	s->ready_ms = now_ms();
+	/* failures resets once it has been RUNNING for SVC_STABLE_MS (svc_act_stable) */
+	timer_arm_ms(&s->timer, SVC_STABLE_MS);
+	svc_emit("service_ready", s, NULL);
+	return 0;
+}
+
+static int svc_act_stable(struct pg_service *s)
+{
+	s->failures = 0;
+	return 0;
+}
+
+static int svc_act_listen(struct pg_service *s)
+{
+	if (s->conf->type != PG_SVC_HTTP)
+		return 0;
+	if (!s->conf->health)
+		return svc_act_ready(s);
+	if (s->health_w.fd < 0)
+		svc_health_begin(s);
+	return 0;
+}
+
+static int svc_act_start_timer(struct pg_service *s)
+{
+	if (s->conf->type == PG_SVC_BACKGROUND)
+		return svc_act_ready(s);
+	if (svc_start_left_ms(s) == 0)
+		svc_start_failed(s);
+	else if (s->listening && s->conf->health && s->health_w.fd < 0)
+		svc_health_begin(s);
+	return 0;
+}
+
+static int svc_act_exit(struct pg_service *s)
+{
+	char detail[96];
+
+	svc_exit_detail(s, detail, sizeof(detail));
+	svc_emit("service_exit", s, detail);
+	if (cg_populated(s->cgpath) <= 0) {
+		svc_settle(s);
+		return 0;
+	}
+	/* leftovers of the main process go before any restart */
+	svc_begin_stop(s, SIGKILL);
+	svc_kill_cgroup(s);
+	return svc_act_check_done(s);
+}
+
+static int svc_act_stop(struct pg_service *s)
+{
+	svc_begin_stop(s, s->conf->stop_signal);
+	return svc_act_check_done(s);
+}
+
+static int svc_act_stop_now(struct pg_service *s)
+{
+	timer_disarm(&s->timer);
+	if (cg_populated(s->cgpath) > 0)
+		return svc_act_stop(s);
+	svc_finish_stop(s);
+	return 0;
+}
+
+/* STOPPING and the stop timeout passed: cgroup.kill ends everything, forks included. */
+static int svc_act_kill(struct pg_service *s)
+{
+	log_info("%s: still running %llu ms after the stop signal, killing its cgroup",
+		 s->conf->name, (unsigned long long)s->conf->stop_timeout_ms);
+	svc_kill_cgroup(s);
+	return svc_act_check_done(s);
+}
+
+static int svc_act_stopping_exit(struct pg_service *s)
+{
+	char detail[96];
+
+	svc_exit_detail(s, detail, sizeof(detail));
+	log_debug("%s: main process %s while stopping", s->conf->name, detail);
+	return svc_act_check_done(s);
+}
+
+typedef int (*svc_action_fn)(struct pg_service *s);
+
+#define SVC_IDLE_ROW                                                                           \
+	{                                                                                      \
+		[SE_START] = svc_act_start, [SE_STOP] = svc_act_stop_now,                      \
+		[SE_TIMER] = svc_act_nop, [SE_EXIT] = svc_act_nop, [SE_EMPTY] = svc_act_nop,   \
+		[SE_LISTEN] = svc_act_nop, [SE_HEALTHY] = svc_act_nop,                         \
+	}
+
+static const svc_action_fn svc_actions[SVC__NSTATES][SE__NEVENTS] = {
+	[SVC_STOPPED] = SVC_IDLE_ROW,
+	[SVC_EXITED] = SVC_IDLE_ROW,
+	[SVC_FATAL] = SVC_IDLE_ROW,
+	[SVC_STARTING] = {
+		[SE_START] = svc_act_already, [SE_STOP] = svc_act_stop,
+		[SE_TIMER] = svc_act_start_timer, [SE_EXIT] = svc_act_exit,
+		[SE_EMPTY] = svc_act_nop, [SE_LISTEN] = svc_act_listen,
+		[SE_HEALTHY] = svc_act_ready,
+	},
+	[SVC_RUNNING] = {
+		[SE_START] = svc_act_already, [SE_STOP] = svc_act_stop,
+		[SE_TIMER] = svc_act_stable, [SE_EXIT] = svc_act_exit,
+		[SE_EMPTY] = svc_act_nop, [SE_LISTEN] = svc_act_nop,
+		[SE_HEALTHY] = svc_act_nop,
+	},
+	[SVC_BACKOFF] = {
+		[SE_START] = svc_act_start, [SE_STOP] = svc_act_stop_now,
+		[SE_TIMER] = svc_act_restart, [SE_EXIT] = svc_act_nop,
+		[SE_EMPTY] = svc_act_nop, [SE_LISTEN] = svc_act_nop,
+		[SE_HEALTHY] = svc_act_nop,
+	},
+	[SVC_STOPPING] = {
+		[SE_START] = svc_act_busy, [SE_STOP] = svc_act_nop,
+		[SE_TIMER] = svc_act_kill, [SE_EXIT] = svc_act_stopping_exit,
+		[SE_EMPTY] = svc_act_check_done, [SE_LISTEN] = svc_act_nop,
+		[SE_HEALTHY] = svc_act_nop,
+	},
+};
+
+static int svc_dispatch(struct pg_service *s, enum svc_event ev)
+{
+	return svc_actions[s->state][ev](s);
+}
+
+static void svc_timer_fired(struct pg_timer *t)
+{
+	svc_dispatch(t->arg, SE_TIMER);
+}
+
+/* ---- adoption of the processes a previous guard left running ---- */
+
+static pid_t svc_pick_main(struct pg_service *s, const pid_t *pids, int n,
+			   unsigned long long *start)
+{
+	unsigned long long st, want = 0, best = ~0ULL;
+	char path[PATH_MAX];
+	pid_t pid = 0, chosen = 0;
+	FILE *f;
+	int i;
+
+	svc_main_path(s, path, sizeof(path));
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%d %llu", &pid, &want) != 2)
+			pid = 0;
+		fclose(f);
+	}
+	for (i = 0; i < n; i++) {
+		st = svc_proc_starttime(pids[i]);
+		if (!st || pids[i] <= 1 || pids[i] == getpid())
+			continue;
+		if (pids[i] == pid && st == want) {
+			*start = st;
+			return pid;
+		}
+		if (st < best) {
+			best = st;
+			chosen = pids[i];
+		}
+	}
+	*start = best;
+	return chosen;
+}
+
+static void svc_adopt(struct pg_service *s)
+{
+	unsigned long long st;
+	char detail[64];
+	pid_t *pids, pid;
+	int n, fd;
+
+	n = cg_procs(s->cgpath, &pids);
+	if (n <= 0)
+		return;
+	pid = svc_pick_main(s, pids, n, &st);
+	free(pids);
+	fd = pid > 0 ? svc_pidfd_open(pid) : -1;
+	if (fd < 0 || svc_watch_pid(s, pid, fd) < 0) {
+		log_warn("%s: cannot adopt pid %d", s->conf->name, (int)pid);
+		if (fd >= 0)
+			close(fd);
+		s->pid = 0;
+		s->pidfd = s->pid_w.fd = -1;
+		return;
+	}
+	s->is_child = 0;
+	s->state = SVC_RUNNING;
+	s->start_ms = s->ready_ms = now_ms();
+	s->start_wall_s = svc_boot_time_s() + (int64_t)(st / (unsigned long long)svc_clk_tck());
+	s->last_exit_code = -1;
+	svc_write_state(s);
+	timer_arm_ms(&s->timer, SVC_STABLE_MS);
+	snprintf(detail, sizeof(detail), "pid %d", (int)pid);
+	svc_emit("service_adopt", s, detail);
+}
+
+/* ---- public API ---- */
+
+static int svc_init_one(struct pg_service *s, const struct pg_service_conf *sc)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	memset(svc_priv(s), 0, sizeof(struct svc_priv));
+	s->conf = sc;
+	s->pidfd = s->pid_w.fd = s->ev_w.fd = s->inotify_fd = s->health_w.fd = -1;
+	s->timer.w.fd = -1;
+	s->last_exit_code = -1;
+	if (snprintf(s->cgpath, sizeof(s->cgpath), "%s/%s", svc_instance, sc->name) >=
+	    (int)sizeof(s->cgpath))
+		return -ENAMETOOLONG;
+	err = cg_mkdir(s->cgpath);
+	if (err < 0) {
+		log_warnx("%s: cannot create cgroup %s: %s", sc->name, s->cgpath, strerror(-err));
+		return err;
+	}
+	s->cgroup_id = cg_id(s->cgpath);
+	err = timer_init(&s->timer, svc_timer_fired, s);
+	if (!err)
+		err = svc_watch_events(s);
+	if (err < 0) {
+		log_warnx("%s: cannot watch the service: %s", sc->name, strerror(-err));
+		return err;
+	}
+	svc_adopt(s);
+	return 0;
+}
+
+static int svc_make_dir(const char *what, const char *dir)
+{
+	int err = svc_mkdir_p(dir, 0750);
+
+	if (err < 0)
+		log_warnx("cannot create %s %s: %s", what, dir, strerror(-err));
+	return err;
+}
+
+int supervise_init(const struct pg_config *c, svc_event_fn on_event)
+{
+	const char *root = cg_root();
+	int i, err;
+
+	if (!root) {
+		log_warnx("cgroup v2 is not mounted (no cgroup2 line in /proc/self/mountinfo): "
+			  "mount it with `mount -t cgroup2 none /sys/fs/cgroup` or boot with "
+			  "systemd.unified_cgroup_hierarchy=1");
+		return -ENOENT;
+	}
+	svc_conf = c;
+	svc_emit_fn = on_event;
+	svc_n = 0;
+	if ((err = svc_make_dir("state_dir", c->state_dir)) < 0 ||
+	    (err = svc_make_dir("log_dir", c->log_dir)) < 0)
+		return err;
+	if (snprintf(svc_instance, sizeof(svc_instance), "%s/portguard-%s", root, c->name) >=
+	    (int)sizeof(svc_instance))
+		return -ENAMETOOLONG;
+	err = cg_mkdir(svc_instance);
+	if (err < 0) {
+		log_warnx("cannot create cgroup %s: %s", svc_instance, strerror(-err));
+		return err;
+	}
+	for (i = 0; i < c->nsvc && i < PG_MAX_SERVICES; i++) {
+		svc_n = i + 1;
+		err = svc_init_one(&svc_tab[i], &c->svc[i]);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+void supervise_start_all(void)
+{
+	int i;
+
+	for (i = 0; i < svc_n; i++)
+		if (svc_tab[i].state == SVC_STOPPED || svc_tab[i].state == SVC_EXITED)
+			supervise_start(&svc_tab[i]);
+}
+
+int supervise_start(struct pg_service *s)
+{
+	if (!s)
+		return -EINVAL;
+	return svc_dispatch(s, SE_START);
+}
+
+int supervise_stop(struct pg_service *s, void (*cb)(struct pg_service *, void *), void *arg)
+{
+	if (!s)
+		return -EINVAL;
+	if (cb) {
+		if (s->stopped_cb && (s->stopped_cb != cb || s->stopped_arg != arg))
+			return -EBUSY;
+		s->stopped_cb = cb;
+		s->stopped_arg = arg;
+	}
+	s->want_stop = 1;
+	return svc_dispatch(s, SE_STOP);
+}
+
+/*
+ * One service after the other, last priority first. A stop that completes at
+ * once ends inside supervise_stop(): svc_finish_stop() clears svc_stopall_wait
+ * and the loop below goes on instead of recursing.
+ */
+void supervise_stop_all(void (*done)(void *), void *arg)
+{
+	void (*fn)(void *);
+
+	if (done) {
+		svc_stopall_done = done;
+		svc_stopall_arg = arg;
+		svc_stopall_idx = svc_n - 1;
+	}
+	if (svc_stopall_stepping || svc_stopall_wait)
+		return;
+	svc_stopall_stepping = 1;
+	while (!svc_stopall_wait && svc_stopall_idx >= 0) {
+		svc_stopall_wait = &svc_tab[svc_stopall_idx--];
+		supervise_stop(svc_stopall_wait, NULL, NULL);
+	}
+	svc_stopall_stepping = 0;
+	if (svc_stopall_wait || !svc_stopall_done)
+		return;
+	fn = svc_stopall_done;
+	svc_stopall_done = NULL;
+	fn(svc_stopall_arg);
+}
+
+void supervise_remove_cgroups(void)
+{
+	int i, err;
+
+	for (i = 0; i < svc_n; i++) {
+		err = cg_remove(svc_tab[i].cgpath);
+		if (err < 0 && err != -ENOENT)
+			log_warnx("cannot remove %s: %s", svc_tab[i].cgpath, strerror(-err));
+	}
+	if (!svc_instance[0])
+		return;
+	err = cg_remove(svc_instance);
+	if (err < 0 && err != -ENOENT)
+		log_warnx("cannot remove %s: %s", svc_instance, strerror(-err));
+}
+
+void supervise_listen_seen(struct pg_service *s)
+{
+	s->listening = 1;
+	svc_dispatch(s, SE_LISTEN);
+}
+
+void supervise_listen_gone(struct pg_service *s)
+{
+	s->listening = 0;
+}
+
+int supervise_count(void)
+{
+	return svc_n;
+}
+
+struct pg_service *supervise_get(int i)
+{
+	return i >= 0 && i < svc_n ? &svc_tab[i] : NULL;
+}
+
+struct pg_service *supervise_by_name(const char *name)
+{
+	int i;
+
+	for (i = 0; i < svc_n; i++)
+		if (strcmp(svc_tab[i].conf->name, name) == 0)
+			return &svc_tab[i];
+	return NULL;
+}
+
+struct pg_service *supervise_by_cgroup(uint64_t cgid)
+{
+	int i;
+
+	if (!cgid)
+		return NULL;
+	for (i = 0; i < svc_n; i++)
+		if (svc_tab[i].cgroup_id == cgid)
+			return &svc_tab[i];
+	return NULL;
+}
+
+struct pg_service *supervise_by_port(int port)
+{
+	int i;
+
+	if (port <= 0)
+		return NULL;
+	for (i = 0; i < svc_n; i++)
+		if (svc_tab[i].conf->port == port)
+			return &svc_tab[i];
+	return NULL;
+}
+
+const char *supervise_instance_cgroup(void)
+{
+	return svc_instance;
+}
+
+void supervise_cleanup(void)
+{
+	struct pg_service *s;
+	int i;
+
+	for (i = 0; i < svc_n; i++) {
+		s = &svc_tab[i];
+		timer_close(&s->timer);
+		svc_health_close(s);
+		svc_close_pidfd(s);
+		if (s->inotify_fd >= 0) {
+			loop_del(&s->ev_w);
+			close(s->inotify_fd);
+		}
+		s->inotify_fd = s->ev_w.fd = -1;
+	}
+	svc_n = 0;
+}
