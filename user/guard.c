@@ -3,6 +3,7 @@
  * The guard daemon: kernel events -> claim table -> conflicts -> journal,
  * the supervisor's lifecycle, and the control socket, in one epoll loop.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -122,6 +123,69 @@ static void guard_resync(const char *why)
 	report_claims_from_diag(&G.claims, &r, G.host_netns);
 	log_debug("re-synced the claim table (%s): %d sockets", why, r.n);
 	diag_free(&r);
+}
+
+/* Does process pid have socket inode `ino` open? */
+static int guard_pid_has_inode(uint32_t pid, uint64_t ino)
+{
+	char path[64], link[64], want[64];
+	struct dirent *d;
+	DIR *dir;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (!found && (d = readdir(dir))) {
+		ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
+
+		if (n > 0) {
+			link[n] = 0;
+			found = !strcmp(link, want);
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+/*
+ * A process that closes its copy of an inherited socket makes no kernel
+ * event (the socket lives on in the others), so before `status` answers,
+ * the holders of shared sockets are checked against /proc/<pid>/fd.
+ */
+static void guard_verify_shared_holders(void)
+{
+	struct diag_result r = { 0 };
+	uint8_t *want = calloc(65536, 1);
+	int i, j, k, any = 0;
+
+	for (i = 0; want && i < G.claims.n; i++)
+		if (G.claims.v[i].nholders > 1 && G.claims.v[i].netns == G.host_netns)
+			any = want[G.claims.v[i].port] = 1;
+	if (!any || diag_dump(want, 1, &r) != 0) {
+		free(want);
+		return;
+	}
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *c = &G.claims.v[i];
+
+		if (c->nholders < 2 || c->netns != G.host_netns)
+			continue;
+		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
+			;
+		if (j == r.n)
+			continue;
+		for (k = 0; k < c->nholders;) {
+			if (guard_pid_has_inode(c->holders[k].pid, r.socks[j].inode))
+				k++;
+			else
+				c->holders[k] = c->holders[--c->nholders];
+		}
+	}
+	diag_free(&r);
+	free(want);
 }
 
 static struct claim_holder guard_holder(const struct pg_event *e)
@@ -467,6 +531,7 @@ static json_object *guard_status(void)
 	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 }, nlost = 0;
 	int i, healthy = 1, n;
 
+	guard_verify_shared_holders();
 	loader_counters(&G.L, lost, sent);
 	for (i = 0; i < PG_EV_KIND_MAX; i++)
 		nlost += lost[i];

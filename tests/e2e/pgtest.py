@@ -235,10 +235,10 @@ class GuardTest(unittest.TestCase):
     """Base: self.guard(...) makes a guard that is cleaned up after the test."""
 
     def setUp(self):
-        self._cleanups = []
+        self._pg_cleanups = []
 
     def tearDown(self):
-        for fn in reversed(self._cleanups):
+        for fn in reversed(self._pg_cleanups):
             try:
                 fn()
             except Exception as e:  # keep cleaning
@@ -246,18 +246,18 @@ class GuardTest(unittest.TestCase):
 
     def guard(self, **kw):
         g = Guard("pgtest%d" % os.getpid(), **kw)
-        self._cleanups.append(g.cleanup)
+        self._pg_cleanups.append(g.cleanup)
         return g
 
     def worker(self, netns=None):
         w = Worker(netns)
-        self._cleanups.append(w.close)
+        self._pg_cleanups.append(w.close)
         return w
 
     def netns(self):
         name = "pgtest%d" % os.getpid()
         subprocess.run(["ip", "netns", "add", name], check=True)
-        self._cleanups.append(lambda: subprocess.run(["ip", "netns", "del", name]))
+        self._pg_cleanups.append(lambda: subprocess.run(["ip", "netns", "del", name]))
         subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
                        check=True)
         return name
@@ -269,5 +269,5 @@ class GuardTest(unittest.TestCase):
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
-        self._cleanups.append(stop)
+        self._pg_cleanups.append(stop)
         return p

@@ -1,0 +1,325 @@
+"""End-to-end tests of portguard: root, the real BPF programs, real processes
+making real bind()/listen() calls, on the test port range (PG_TEST_BASE,
+default 19000..19099), with their own instance name, cgroup, control socket
+and state directory. Ends with one line: "e2e: N passed, N failed, N skipped".
+"""
+import errno
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive,  # noqa: E402
+                    ss_claims, wait_for)
+
+WEB = BASE + 0        # owned by the http service "web"
+WEB2 = BASE + 1       # owned by "web2"
+RESERVED = BASE + 10  # guarded, owned by nobody
+FREE = range(BASE + 20, BASE + 40)  # guarded, used by the random claim test
+PROTECTED = BASE + 99
+
+
+def http_service(name, port, extra="", prio=10):
+    return ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s %s\nport = %d\n"
+            "health = /health\nstop_timeout = 2s\npriority = %d\n\n"
+            % (name, port, name, extra, port, prio))
+
+
+def bg_service(name, extra="", prio=50):
+    return ("[service:%s]\ncommand = @DEMO@ background --name %s %s\nstop_timeout = 2s\n"
+            "priority = %d\n\n" % (name, name, extra, prio))
+
+
+class CheckTest(GuardTest):
+    def test_check_accepts_the_example(self):
+        g = self.guard(services=http_service("web", WEB) + bg_service("worker"))
+        r = g.cli("check", check=0)
+        self.assertIn("ok", r.stdout)
+
+    def test_check_reports_every_error_with_file_and_line(self):
+        g = self.guard(services="[service:a]\nport = %d\n\n[service:b]\ncommand = x\n"
+                                "port = %d\nstart_timeout = soon\n" % (PROTECTED, 70000))
+        r = g.cli("check", check=2)
+        lines = r.stderr.strip().splitlines()
+        self.assertGreaterEqual(len(lines), 3, r.stderr)
+        for line in lines:
+            self.assertRegex(line, r"^%s:\d+: " % g.conf)
+        self.assertIn("command", r.stderr)
+        self.assertIn("soon", r.stderr)
+
+    def test_run_refuses_a_bad_config_and_no_guard_runs(self):
+        g = self.guard(services="[service:a]\ncommand = x\nport = 70000\n")
+        r = subprocess.run([PORTGUARD, "run", "-c", g.conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"%s:\d+: " % g.conf)
+        self.assertFalse(os.path.exists(g.control), "no control socket was created")
+        self.assertFalse(os.path.exists(g.cgroup_dir()), "no cgroup was created")
+
+    def test_options_anywhere_and_help(self):
+        r = subprocess.run([PORTGUARD, "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("status", r.stdout)
+        r = subprocess.run([PORTGUARD, "status", "--help"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("sock_diag", r.stdout)
+        g = self.guard()
+        r = subprocess.run([PORTGUARD, "--json", "-c", g.conf, "status"], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 3)
+        self.assertFalse(json.loads(r.stdout)["guard"]["running"])
+
+
+class GuardBasics(GuardTest):
+    def start(self, **kw):
+        kw.setdefault("services", http_service("web", WEB) + bg_service("worker"))
+        return self.guard(**kw).start()
+
+    def test_status_json_shape(self):
+        g = self.start()
+        st = g.status()
+        self.assertTrue(st["guard"]["running"])
+        self.assertEqual(st["guard"]["pid"], g.proc.pid)
+        self.assertEqual(st["guard"]["mode"], "observe")
+        for k in ("uptime_s", "events", "lost"):
+            self.assertIn(k, st["guard"])
+        web = [s for s in st["services"] if s["name"] == "web"][0]
+        self.assertEqual(web["state"], "RUNNING")
+        self.assertEqual(web["port"], WEB)
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "owned")
+        self.assertEqual(ports[WEB]["owner"], "web")
+        self.assertEqual([h["pid"] for h in ports[WEB]["holders"]], [web["pid"]])
+        self.assertEqual(ports[WEB]["holders"][0]["service"], "web")
+        self.assertEqual(ports[RESERVED]["state"], "free")
+        self.assertEqual(ports[PROTECTED]["state"], "protected")
+        self.assertEqual(g.cli("status").returncode, 0)
+        # The service's pid is a process id, and the pidfile-free service is in its cgroup.
+        with open("/proc/%d/cgroup" % web["pid"]) as f:
+            self.assertIn("portguard-%s/web" % g.name, f.read())
+        # The journal has the lifecycle.
+        types = [e["type"] for e in g.events() if e.get("service") == "web"]
+        self.assertIn("service_start", types)
+        self.assertIn("service_ready", types)
+
+    def test_rogue_bind_is_exactly_one_event_with_pid_and_port(self):
+        g = self.start()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        w = self.worker()
+        r = w.do(op="open", id="a", port=WEB, reuseaddr=True)
+        self.assertEqual(r.get("errno"), errno.EADDRINUSE)  # observe mode: the kernel said no
+        r = w.do(op="open", id="b", port=RESERVED, listen=True)
+        self.assertTrue(r["ok"])
+        wait_for(lambda: len(g.events("rogue_bind")) >= 2, 10, "two rogue_bind events")
+        w.do(op="close", id="b")
+        w.do(op="close", id="a")
+        wait_for(lambda: any(e["type"] == "release" and e["port"] == RESERVED
+                             for e in g.events()), 10, "the release")
+        rogue = g.events("rogue_bind")
+        self.assertEqual(sorted((e["pid"], e["port"]) for e in rogue),
+                         sorted([(w.pid, WEB), (w.pid, RESERVED)]), rogue)
+        by_port = {e["port"]: e for e in rogue}
+        self.assertEqual(by_port[WEB]["service"], "web")
+        self.assertIsNone(by_port[RESERVED]["service"])
+        self.assertEqual(by_port[WEB]["comm"], "python3")
+        self.assertEqual(by_port[WEB]["uid"], 0)
+        self.assertRegex(by_port[WEB]["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        conflicts = g.status()["conflicts"]
+        self.assertEqual(len([c for c in conflicts if c["type"] == "rogue_bind"]), 2)
+
+    def test_connected_client_is_not_a_holder(self):
+        g = self.start()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        w = self.worker()
+        self.assertTrue(w.do(op="connect", id="c", port=WEB)["ok"])
+        time.sleep(0.2)  # let any (wrong) event arrive; the assertion is on content
+        st = g.status()
+        holders = [h["pid"] for p in st["ports"] if p["port"] == WEB for h in p["holders"]]
+        self.assertEqual(holders, [g.service("web")["pid"]])
+        self.assertNotIn(w.pid, [pid for c in st["claims"] for pid in c["pids"]])
+        self.assertEqual(g.events("rogue_bind"), [])
+        w.do(op="close", id="c")
+
+    def test_owner_blocked_by_a_stranger_is_a_port_conflict_naming_it(self):
+        w = self.worker()
+        self.assertTrue(w.do(op="open", id="s", port=WEB, reuseaddr=True, listen=True)["ok"])
+        g = self.guard(services=http_service("web", WEB, prio=10) +
+                       bg_service("worker")).start(wait_running=False)
+        wait_for(lambda: g.events("port_conflict"), 15, "a port_conflict event")
+        ev = g.events("port_conflict")[0]
+        self.assertEqual(ev["service"], "web")
+        self.assertEqual(ev["port"], WEB)
+        self.assertEqual([h["pid"] for h in ev["holders"]], [w.pid], ev)
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "rogue")
+        self.assertEqual(g.cli("status").returncode, 1)
+        self.assertTrue(pid_alive(w.pid))  # alerting only: nothing killed
+
+    def test_guard_kill9_then_run_keeps_every_service_pid(self):
+        g = self.start(services=http_service("web", WEB) + http_service("web2", WEB2) +
+                       bg_service("worker"))
+        before = {s["name"]: s["pid"] for s in g.status()["services"]}
+        g.kill9()
+        self.assertEqual(g.cli("status").returncode, 3)
+        for pid in before.values():
+            self.assertTrue(pid_alive(pid), "service %d died with the guard" % pid)
+        g.start()
+        after = {s["name"]: s["pid"] for s in g.status()["services"]}
+        self.assertEqual(before, after)
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening after adoption")
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "owned")
+        self.assertEqual(ports[WEB2]["state"], "owned")
+        self.assertIn("service_adopt", [e["type"] for e in g.events()])
+
+    def test_sigterm_ends_the_guard_not_the_services(self):
+        g = self.start()
+        pids = [s["pid"] for s in g.status()["services"]]
+        g.proc.terminate()
+        self.assertEqual(g.proc.wait(10), 0)
+        for pid in pids:
+            self.assertTrue(pid_alive(pid))
+        g.start()
+        self.assertEqual(pids, [s["pid"] for s in g.status()["services"]])
+
+    def test_double_forking_service_is_fully_stopped(self):
+        g = self.start(services=http_service("dfork", WEB, "--double-fork") +
+                       bg_service("bgfork", "--double-fork --ignore-term"))
+        wait_for(lambda: g.service("dfork")["listening"], 10, "dfork listening")
+        holders = [h["pid"] for p in g.status()["ports"] if p["port"] == WEB
+                   for h in p["holders"]]
+        main = g.service("dfork")["pid"]
+        self.assertTrue(holders and main not in holders, holders)  # the grandchild holds it
+        cg = g.cgroup_dir()
+        procs = []
+        for svc in ("dfork", "bgfork"):
+            with open(os.path.join(cg, svc, "cgroup.procs")) as f:
+                procs += [int(x) for x in f.read().split()]
+        self.assertGreaterEqual(len(procs), 4)
+        r = g.cli("shutdown", check=0)
+        self.assertIn("stopped", r.stdout)
+        g.proc.wait(10)
+        for pid in procs:
+            wait_for(lambda: not pid_alive(pid), 10, "pid %d to be gone" % pid)
+        self.assertFalse(os.path.exists(cg), "the instance cgroup was removed")
+        self.assertEqual(ss_claims({WEB}), {})
+
+    def test_events_follow_streams_live_events(self):
+        g = self.start()
+        p = self.popen(PORTGUARD, "events", "--follow", "--json", "-c", g.conf,
+                       stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)  # the follower connects; then a rogue bind
+        w = self.worker()
+        w.do(op="open", id="x", proto="udp", family="ipv6", port=RESERVED)
+        while True:
+            ev = json.loads(p.stdout.readline())
+            if ev["type"] == "rogue_bind":
+                break
+        self.assertEqual((ev["pid"], ev["port"], ev["proto"]), (w.pid, RESERVED, "udp"))
+        r = g.cli("events")
+        self.assertIn("rogue_bind", r.stdout)
+
+
+class ClaimTableTest(GuardTest):
+    """The claim table agrees with `ss -ltnup` after a random sequence of
+    binds, listens and closes from several processes."""
+
+    def test_random_sequence_matches_ss(self):
+        seed = int(os.environ.get("PG_TEST_SEED", random.randrange(1 << 30)))
+        rnd = random.Random(seed)
+        g = self.guard().start()
+        ns = self.netns()
+        # In our own namespace the ephemeral range is the guarded range, so
+        # a bind to port 0 gets a guarded port.
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                        "net.ipv4.ip_local_port_range=%d %d" % (FREE[0], FREE[-1])], check=True)
+        workers = [self.worker() for _ in range(3)]
+        nsw = self.worker(netns=ns)
+        ports = set(FREE)
+        open_ids = []
+        n = 0
+        for step in range(120):
+            w = rnd.choice(workers)
+            op = rnd.random()
+            if op < 0.55 or not open_ids:
+                n += 1
+                sid = "s%d" % n
+                fam = rnd.choice(["ipv4", "ipv6"])
+                proto = rnd.choice(["tcp", "udp"])
+                addr = rnd.choice(["any", "lo"])
+                addr = ({"ipv4": "0.0.0.0", "ipv6": "::"} if addr == "any" else
+                        {"ipv4": "127.0.0.1", "ipv6": "::1"})[fam]
+                reuse = rnd.random() < 0.3
+                port = rnd.choice(list(FREE)[:10])
+                r = w.do(op="open", id=sid, family=fam, proto=proto, addr=addr, port=port,
+                         reuseport=reuse, listen=(proto == "tcp" and rnd.random() < 0.8))
+                if r["ok"]:
+                    open_ids.append((w, sid))
+            elif op < 0.85:
+                w2, sid = open_ids.pop(rnd.randrange(len(open_ids)))
+                w2.do(op="close", id=sid)
+            elif op < 0.93:
+                w.do(op="fork")
+            else:
+                w.do(op="killchildren")
+        # Port 0 in the other namespace gets a guarded port; reported, no conflict.
+        r = nsw.do(op="open", id="z", port=0, listen=True)
+        self.assertIn(r["port"], ports)
+        # Listen without bind (autobind) on the host: must not break anything.
+        workers[0].do(op="open", id="auto", listen=True)
+
+        def agree():
+            return guard_claims(g.status(), ports) == ss_claims(ports)
+        try:
+            wait_for(agree, 10, "the claim table to agree with ss")
+        except AssertionError:
+            self.fail("seed %d:\n guard %s\n ss    %s" % (seed, guard_claims(g.status(), ports),
+                                                          ss_claims(ports)))
+        self.assertTrue(ss_claims(ports), "the sequence left some claims to compare")
+        wait_for(lambda: guard_claims(g.status(), ports, host=False) == ss_claims(ports, ns),
+                 10, "the other namespace's claims")
+        self.assertTrue(any(e["type"] == "netns_claim" and e["pid"] == nsw.pid
+                            for e in g.events()))
+        self.assertFalse(any(e["type"] == "rogue_bind" and e["pid"] == nsw.pid
+                             for e in g.events()))
+        # Close everything: the table empties with the kernel's release events.
+        for w in workers:
+            w.do(op="killchildren")
+        for w, sid in open_ids:
+            w.do(op="close", id=sid)
+        nsw.do(op="close", id="z")
+        wait_for(lambda: guard_claims(g.status(), ports) == {} == ss_claims(ports), 10,
+                 "an empty table")
+
+
+class Result(unittest.TextTestResult):
+    pass
+
+
+def main():
+    if os.geteuid() != 0:
+        print("e2e: 0 passed, 0 failed, 1 skipped")
+        return 0
+    for exe in (PORTGUARD, PG_DEMO):
+        if not os.access(exe, os.X_OK):
+            print("missing %s: run make first" % exe)
+            print("e2e: 0 passed, 1 failed, 0 skipped")
+            return 1
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    if len(sys.argv) > 1:
+        suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],
+                                                              sys.modules[__name__])
+    res = unittest.TextTestRunner(verbosity=2, resultclass=Result, stream=sys.stdout).run(suite)
+    failed = len(res.failures) + len(res.errors)
+    print("e2e: %d passed, %d failed, %d skipped" % (res.testsRun - failed - len(res.skipped),
+                                                     failed, len(res.skipped)))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
