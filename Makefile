@@ -46,6 +46,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(UNIT_SRCS))
 LIBS = $(shell pkg-config --libs $(PKGS))
 
 .DELETE_ON_ERROR:
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 .PHONY: all deps test unit e2e demo clean bench
 
 all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
