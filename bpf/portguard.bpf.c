@@ -53,6 +53,27 @@ struct {
 	__type(value, __u32);
 } procs SEC(".maps");
 
+/*
+ * listen() without bind(): the tracepoint sees port 0 (LISTEN is announced
+ * before get_port() picks the port), so it leaves the task here, keyed by
+ * the sock's address, for the sockops TCP_LISTEN_CB that runs once the port
+ * is known but cannot read the current task.
+ */
+struct pg_task {
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 pid;
+	__u32 uid;
+	char comm[PG_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct pg_task);
+} autobind SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -285,12 +306,18 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
-	/*
-	 * listen() without bind(): inet_csk_listen_start() announces LISTEN
-	 * before get_port() picks the port, so skc_num is 0 here; such a
-	 * socket is found by the daemon's sock_diag re-sync instead.
-	 */
 	port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (port == 0 && kind == PG_EV_LISTEN) {
+		/* listen() without bind(): see pg_sockops. */
+		__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk;
+		struct pg_task t = { .tgid = id >> 32, .pid = (__u32)id };
+
+		t.uid = (__u32)bpf_get_current_uid_gid();
+		t.cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(t.comm, sizeof(t.comm));
+		bpf_map_update_elem(&autobind, &key, &t, BPF_ANY);
+		return 0;
+	}
 	if (!port_lookup(port))
 		return 0;
 	if (kind == PG_EV_LISTEN)
@@ -311,6 +338,82 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
 	ev_submit(e);
 	return 0;
+}
+
+/* Runs in inet_listen() after the port is picked, for every listen(). */
+SEC("sockops")
+int pg_sockops(struct bpf_sock_ops *skops)
+{
+	struct pg_sock s = {};
+	struct bpf_sock *sk;
+	struct pg_task *t;
+	struct pg_event *e;
+	__u64 cookie, key;
+	__u32 port;
+
+	if (skops->op != BPF_SOCK_OPS_TCP_LISTEN_CB)
+		return 1;
+	sk = skops->sk;
+	if (!sk)
+		return 1;
+	key = (__u64)sk;
+	t = bpf_map_lookup_elem(&autobind, &key);
+	if (!t)
+		return 1; /* bound before listen: post_bind and the tracepoint saw it */
+	port = skops->local_port;
+	if (!port_lookup(port)) {
+		bpf_map_delete_elem(&autobind, &key);
+		return 1;
+	}
+	cookie = bpf_get_socket_cookie(skops);
+	s.port = port;
+	s.family = skops->family;
+	s.proto = IPPROTO_TCP;
+	s.bound = 1;
+	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(PG_EV_LISTEN);
+		__sync_fetch_and_add(&lost_total, 1);
+		bpf_map_delete_elem(&autobind, &key);
+		return 1;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->lost_total = lost_total;
+	e->kind = PG_EV_LISTEN;
+	e->tgid = t->tgid;
+	e->pid = t->pid;
+	e->uid = t->uid;
+	e->cgroup_id = t->cgroup_id;
+	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
+	e->cookie = cookie;
+	e->netns = bpf_get_netns_cookie(skops);
+	e->family = skops->family;
+	e->proto = IPPROTO_TCP;
+	e->port = port;
+	if (skops->family == AF_INET) {
+		__u32 a = skops->local_ip4;
+
+		__builtin_memcpy(e->addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = skops->local_ip6[0];
+		a[1] = skops->local_ip6[1];
+		a[2] = skops->local_ip6[2];
+		a[3] = skops->local_ip6[3];
+		__builtin_memcpy(e->addr, a, 16);
+	}
+	e->child = 1; /* autobound */
+	bpf_map_delete_elem(&autobind, &key);
+	ev_submit(e);
+	{
+		__u32 tgid = t->tgid, one = 1;
+
+		bpf_map_update_elem(&procs, &tgid, &one, BPF_ANY);
+	}
+	return 1;
 }
 
 /* ---- processes holding a watched port ---- */

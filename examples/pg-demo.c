@@ -54,6 +54,7 @@ struct opts {
 	bool ignore_term;
 	bool double_fork;
 	bool udp;
+	bool reuseport;
 	long delay_listen_ms;
 	long exit_after_ms;	/* -1: never */
 	int exit_code;
@@ -64,6 +65,7 @@ static volatile sig_atomic_t got_term;
 static const char usage_synopsis[] =
 	"usage: pg-demo http --port N [--addr A] [--name NAME] [--ignore-term]\n"
 	"                    [--double-fork] [--delay-listen MS] [--udp]\n"
+	"                    [--reuseport]\n"
 	"       pg-demo background [--name NAME] [--ignore-term] [--double-fork]\n"
 	"                          [--exit-after MS] [--exit-code C]\n";
 
@@ -82,6 +84,7 @@ static const char usage_details[] =
 	"  --double-fork     fork, setsid, fork again; the grandchild does the\n"
 	"                    work, the original process stays alive in pause()\n"
 	"  --delay-listen MS bind, then wait MS milliseconds before listen()\n"
+	"  --reuseport       set SO_REUSEPORT on the sockets (to share the port)\n"
 	"  --udp             also bind a UDP socket on the same port; each\n"
 	"                    datagram is answered with \"ok\\n\"\n"
 	"  --exit-after MS   exit MS milliseconds after start (background)\n"
@@ -282,6 +285,8 @@ static int bind_socket(const struct opts *o, const struct sockaddr_any *a,
 		die(o->name, "socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		die(o->name, "setsockopt(SO_REUSEADDR)");
+	if (o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		die(o->name, "setsockopt(SO_REUSEPORT)");
 	if (bind(fd, &a->sa, a->len) < 0)
 		die(o->name, type == SOCK_STREAM ? "bind tcp" : "bind udp");
 	return fd;
@@ -446,6 +451,7 @@ int main(int argc, char **argv)
 		OPT_DOUBLE_FORK,
 		OPT_DELAY_LISTEN,
 		OPT_UDP,
+		OPT_REUSEPORT,
 		OPT_EXIT_AFTER,
 		OPT_EXIT_CODE,
 	};
@@ -457,6 +463,7 @@ int main(int argc, char **argv)
 		{ "double-fork",	no_argument,	   NULL, OPT_DOUBLE_FORK },
 		{ "delay-listen",	required_argument, NULL, OPT_DELAY_LISTEN },
 		{ "udp",		no_argument,	   NULL, OPT_UDP },
+		{ "reuseport",		no_argument,	   NULL, OPT_REUSEPORT },
 		{ "exit-after",		required_argument, NULL, OPT_EXIT_AFTER },
 		{ "exit-code",		required_argument, NULL, OPT_EXIT_CODE },
 		{ "help",		no_argument,	   NULL, 'h' },
@@ -512,6 +519,10 @@ int main(int argc, char **argv)
 			break;
 		case OPT_UDP:
 			o.udp = true;
+			http_only = true;
+			break;
+		case OPT_REUSEPORT:
+			o.reuseport = true;
 			http_only = true;
 			break;
 		case OPT_EXIT_AFTER:

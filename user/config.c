@@ -82,7 +82,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[7];
+	int guard_keys[8];
 	int svc_keys[PG_MAX_SERVICES][15];
 };
 
@@ -528,7 +528,22 @@ static int config_guard_log_dir(struct config_ctx *ctx, const char *key, const c
 	return config_set_path_max(ctx, &ctx->c->log_dir, key, value, CONFIG_PATH_MAX);
 }
 
-enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR };
+/* Ring buffer size in KiB: a power of two from 4 (one page) to 1 GiB. */
+static int config_guard_ring_buffer_kb(struct config_ctx *ctx, const char *key, const char *value)
+{
+	long v;
+
+	if (config_parse_long(value, 4, 1L << 20, &v) || (v & (v - 1))) {
+		config_err(ctx, ctx->line, "%s: '%s' is not a power of two from 4 to 1048576 (KiB)",
+			   key, value);
+		return -EINVAL;
+	}
+	ctx->c->ring_buffer_kb = v;
+	return 0;
+}
+
+enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
+       GK_RING_BUFFER_KB };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -538,6 +553,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_CONTROL] = { "control", config_guard_control },
 	[GK_STATE_DIR] = { "state_dir", config_guard_state_dir },
 	[GK_LOG_DIR] = { "log_dir", config_guard_log_dir },
+	[GK_RING_BUFFER_KB] = { "ring_buffer_kb", config_guard_ring_buffer_kb },
 };
 
 /* [service:NAME] */
@@ -1096,6 +1112,7 @@ int config_parse(const char *path, struct pg_config **out, FILE *errs)
 	}
 	strcpy(ctx->c->name, "portguard");
 	ctx->c->mode = PG_MODE_ENFORCE;
+	ctx->c->ring_buffer_kb = 8192;
 
 	rc = ini_parse_stream(config_read, ctx, config_handler, ctx);
 	if (rc < 0)

@@ -46,6 +46,7 @@ struct pg_config {
 	char *control;		/* default /run/portguard/<name>.sock */
 	char *state_dir;	/* default /var/lib/portguard/<name> */
 	char *log_dir;		/* default /var/log/portguard/<name> */
+	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;
 };

@@ -702,7 +702,7 @@ int guard_run(struct pg_config *cfg)
 		goto out;
 	if ((err = guard_signals()))
 		goto out;
-	err = loader_open(&G.L, guard_on_kevent, NULL, why, sizeof(why));
+	err = loader_open(&G.L, cfg->ring_buffer_kb, guard_on_kevent, NULL, why, sizeof(why));
 	if (err) {
 		log_warnx("%s", why);
 		goto out;

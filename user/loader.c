@@ -17,9 +17,10 @@
 
 static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	/* Failures are explained in one line of our own; libbpf's text with -v. */
 	if (level == LIBBPF_DEBUG && log_verbose < 2)
 		return 0;
-	if (level == LIBBPF_INFO && !log_verbose)
+	if (level != LIBBPF_DEBUG && !log_verbose)
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }
@@ -36,7 +37,8 @@ static int loader_attach_cg(struct loader *L, struct bpf_program *p, char *why, 
 	return 0;
 }
 
-int loader_open(struct loader *L, loader_event_fn fn, void *ctx, char *why, size_t len)
+int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ctx, char *why,
+		size_t len)
 {
 	struct portguard_bpf *skel;
 	int err;
@@ -68,6 +70,7 @@ int loader_open(struct loader *L, loader_event_fn fn, void *ctx, char *why, size
 		return err;
 	}
 	L->skel = skel;
+	bpf_map__set_max_entries(skel->maps.events, ring_kb * 1024);
 	err = portguard_bpf__load(skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
@@ -82,7 +85,8 @@ int loader_open(struct loader *L, loader_event_fn fn, void *ctx, char *why, size
 	    (err = loader_attach_cg(L, skel->progs.pg_bind6, why, len)) ||
 	    (err = loader_attach_cg(L, skel->progs.pg_post_bind4, why, len)) ||
 	    (err = loader_attach_cg(L, skel->progs.pg_post_bind6, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_sock_release, why, len)))
+	    (err = loader_attach_cg(L, skel->progs.pg_sock_release, why, len)) ||
+	    (err = loader_attach_cg(L, skel->progs.pg_sockops, why, len)))
 		return err;
 	err = portguard_bpf__attach(skel); /* the raw tracepoints */
 	if (err) {

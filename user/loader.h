@@ -20,11 +20,12 @@ struct loader {
 
 /*
  * Check the host (BTF, cgroup v2, BPF permission), load and attach every
- * program at the cgroup v2 root, and open the ring buffer with `fn`.
+ * program at the cgroup v2 root, and open the ring buffer (ring_kb KiB) with `fn`.
  * On failure returns -errno after writing one line saying what is missing
  * and what would fix it into why[len].
  */
-int loader_open(struct loader *L, loader_event_fn fn, void *ctx, char *why, size_t len);
+int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ctx, char *why,
+		size_t len);
 /* Make the `ports` map hold exactly the guarded and protected ports of c. */
 int loader_set_ports(struct loader *L, const struct pg_config *c,
 		     uint64_t (*owner_cgroup)(int port));

@@ -225,6 +225,63 @@ class GuardBasics(GuardTest):
         self.assertIn("rogue_bind", r.stdout)
 
 
+class ConflictsAndLoss(GuardTest):
+    def test_port_shared_through_reuseport(self):
+        g = self.guard(services=http_service("web", WEB, "--reuseport")).start()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        w = self.worker()
+        r = w.do(op="open", id="h", port=WEB, reuseport=True, reuseaddr=True, listen=True)
+        self.assertTrue(r["ok"], r)  # same uid + SO_REUSEPORT: the kernel lets it share
+        wait_for(lambda: g.events("port_shared"), 10, "a port_shared event")
+        ev = g.events("port_shared")
+        self.assertEqual(len(ev), 1, ev)
+        self.assertEqual([h["pid"] for h in ev[0]["holders"]], [w.pid])
+        self.assertEqual(ev[0]["service"], "web")
+        self.assertEqual([e["pid"] for e in g.events("rogue_bind")], [w.pid])
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "shared")
+        self.assertEqual(sorted(h["pid"] for h in ports[WEB]["holders"]),
+                         sorted([w.pid, g.service("web")["pid"]]))
+        w.do(op="close", id="h")
+        wait_for(lambda: {p["port"]: p for p in g.status()["ports"]}[WEB]["state"] == "owned",
+                 10, "the port owned again")
+
+    def test_ring_buffer_loss_is_counted_reported_and_resynced(self):
+        # A one-page ring buffer and a burst of binds: reservations fail.
+        g = self.guard(guard_extra="ring_buffer_kb = 4\n").start()
+        keep = self.worker()
+        self.assertTrue(keep.do(op="open", id="k", port=RESERVED + 1, listen=True)["ok"])
+        burst = ("import socket\nfor i in range(3000):\n"
+                 "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                 "    s.bind(('127.0.0.1', %d))\n    s.close()\n")
+        procs = [self.popen(sys.executable, "-c", burst % p) for p in (RESERVED, RESERVED + 3)]
+        for p in procs:
+            self.assertEqual(p.wait(60), 0)
+        # One more event makes the daemon see the loss counter move.
+        keep.do(op="open", id="k2", port=RESERVED + 2, proto="udp")
+        wait_for(lambda: g.events("events_lost"), 10, "an events_lost event")
+        lost = sum(e["count"] for e in g.events("events_lost"))
+        st = g.status()
+        self.assertGreater(lost, 0)
+        self.assertGreaterEqual(st["guard"]["lost"], lost)
+        # After the re-sync the table is the truth again.
+        ports = set(range(BASE, BASE + 90))
+        wait_for(lambda: guard_claims(g.status(), ports) == ss_claims(ports), 10,
+                 "the claim table to agree with ss after the loss")
+        self.assertIn(RESERVED + 1, [v[1] for v in guard_claims(g.status(), ports).values()])
+
+    def test_run_without_bpf_permission_says_what_is_missing(self):
+        g = self.guard()
+        os.chmod(g.dir, 0o755)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            PORTGUARD, "run", "-c", g.conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn("CAP_BPF", lines[0])
+
+
 class ClaimTableTest(GuardTest):
     """The claim table agrees with `ss -ltnup` after a random sequence of
     binds, listens and closes from several processes."""
@@ -270,6 +327,9 @@ class ClaimTableTest(GuardTest):
         # Port 0 in the other namespace gets a guarded port; reported, no conflict.
         r = nsw.do(op="open", id="z", port=0, listen=True)
         self.assertIn(r["port"], ports)
+        # listen() without bind() there: the kernel picks a guarded port too.
+        r = nsw.do(op="open", id="y", listen=True)
+        self.assertIn(r["port"], ports)
         # Listen without bind (autobind) on the host: must not break anything.
         workers[0].do(op="open", id="auto", listen=True)
 
@@ -293,6 +353,7 @@ class ClaimTableTest(GuardTest):
         for w, sid in open_ids:
             w.do(op="close", id=sid)
         nsw.do(op="close", id="z")
+        nsw.do(op="close", id="y")
         wait_for(lambda: guard_claims(g.status(), ports) == {} == ss_claims(ports), 10,
                  "an empty table")
 
