@@ -34,6 +34,7 @@ static int loader_attach_cg(struct loader *L, struct bpf_program *p, char *why, 
 			 bpf_program__name(p), cg_root(), strerror(errno));
 		return -errno;
 	}
+	L->cg_links[L->ncg_links++] = l;
 	return 0;
 }
 
@@ -173,6 +174,10 @@ int loader_counters(struct loader *L, uint64_t lost[PG_EV_KIND_MAX], uint64_t se
 
 void loader_close(struct loader *L)
 {
+	int i;
+
+	for (i = 0; i < L->ncg_links; i++)
+		bpf_link__destroy(L->cg_links[i]);
 	ring_buffer__free(L->rb);
 	portguard_bpf__destroy(L->skel);
 	if (L->cg_fd >= 0)

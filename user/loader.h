@@ -9,12 +9,15 @@
 
 struct pg_config;
 struct ring_buffer;
+struct bpf_link;
 
 typedef int (*loader_event_fn)(void *ctx, void *data, size_t size);
 
 struct loader {
 	struct portguard_bpf *skel;
 	struct ring_buffer *rb;
+	struct bpf_link *cg_links[8]; /* the cgroup attachments */
+	int ncg_links;
 	int cg_fd;
 };
 
