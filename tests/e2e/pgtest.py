@@ -78,7 +78,7 @@ class Guard:
             f.write("[guard]\nname = %s\nports = %d-%d\nprotected = %d\nmode = observe\n"
                     "control = %s\nstate_dir = %s\nlog_dir = %s\n%s\n%s" % (
                         name, BASE, BASE + 89, BASE + 99, self.control, self.state,
-                        self.logs, guard_extra, services.replace("@DEMO@", PG_DEMO)))
+                        self.logs, guard_extra, services.replace("@DEMO@", PG_DEMO).replace("@DIR@", self.dir)))
 
     def cli(self, *args, check=None):
         r = subprocess.run([PORTGUARD, *args, "-c", self.conf], capture_output=True,

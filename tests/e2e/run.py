@@ -23,10 +23,11 @@ FREE = range(BASE + 20, BASE + 40)  # guarded, used by the random claim test
 PROTECTED = BASE + 99
 
 
-def http_service(name, port, extra="", prio=10):
+def http_service(name, port, extra="", prio=10, pidfile=False):
     return ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s %s\nport = %d\n"
-            "health = /health\nstop_timeout = 2s\npriority = %d\n\n"
-            % (name, port, name, extra, port, prio))
+            "health = /health\nstop_timeout = 2s\npriority = %d\n%s\n"
+            % (name, port, name, extra, port, prio,
+               "pidfile = @DIR@/%s.pid\n" % name if pidfile else ""))
 
 
 def bg_service(name, extra="", prio=50):
@@ -76,7 +77,7 @@ class CheckTest(GuardTest):
 
 class GuardBasics(GuardTest):
     def start(self, **kw):
-        kw.setdefault("services", http_service("web", WEB) + bg_service("worker"))
+        kw.setdefault("services", http_service("web", WEB, pidfile=True) + bg_service("worker"))
         return self.guard(**kw).start()
 
     def test_status_json_shape(self):
@@ -102,6 +103,10 @@ class GuardBasics(GuardTest):
         # The service's pid is a process id, and the pidfile-free service is in its cgroup.
         with open("/proc/%d/cgroup" % web["pid"]) as f:
             self.assertIn("portguard-%s/web" % g.name, f.read())
+        # The pidfile names the service's process.
+        pidfile = os.path.join(g.dir, "web.pid")
+        with open(pidfile) as f:
+            self.assertEqual(int(f.read()), web["pid"])
         # The journal has the lifecycle.
         types = [e["type"] for e in g.events() if e.get("service") == "web"]
         self.assertIn("service_start", types)
@@ -191,6 +196,7 @@ class GuardBasics(GuardTest):
         g = self.start(services=http_service("dfork", WEB, "--double-fork") +
                        bg_service("bgfork", "--double-fork --ignore-term"))
         wait_for(lambda: g.service("dfork")["listening"], 10, "dfork listening")
+        self.assertFalse(os.path.exists(os.path.join(g.dir, "web.pid")))
         holders = [h["pid"] for p in g.status()["ports"] if p["port"] == WEB
                    for h in p["holders"]]
         main = g.service("dfork")["pid"]
@@ -269,6 +275,43 @@ class ConflictsAndLoss(GuardTest):
         wait_for(lambda: guard_claims(g.status(), ports) == ss_claims(ports), 10,
                  "the claim table to agree with ss after the loss")
         self.assertIn(RESERVED + 1, [v[1] for v in guard_claims(g.status(), ports).values()])
+
+    def test_owner_bind_failing_on_time_wait_says_nothing_live_holds_it(self):
+        TW = BASE + 5  # its own port: the TIME_WAIT outlives the test by a minute
+        # Leave a TIME_WAIT on the port: the server side closes first.
+        srv = self.worker()
+        cli = self.worker()
+        self.assertTrue(srv.do(op="open", id="l", port=TW, reuseaddr=True, listen=True)["ok"])
+        cli.do(op="connect", id="c", port=TW)
+        srv.do(op="accept", id="l", **{"as": "a"})
+        srv.do(op="close", id="a")  # the server side closes first...
+        cli.do(op="close", id="c")
+        srv.do(op="close", id="l")  # ...and keeps TIME_WAIT on the port
+        out = subprocess.run(["ss", "-tanH", "state", "time-wait", "sport = :%d" % TW],
+                             capture_output=True, text=True).stdout
+        if not out.strip():
+            self.skipTest("no TIME_WAIT was left on the port")
+        # The owner binds without SO_REUSEADDR, which TIME_WAIT refuses.
+        svc = ("[service:plain]\ncommand = %s -c \"import socket; s = socket.socket(); "
+               "s.bind(('0.0.0.0', %d)); s.listen(); input()\"\nport = %d\nrestart = never\n"
+               % (sys.executable, TW, TW))
+        g = self.guard(services=svc).start(wait_running=False)
+        wait_for(lambda: g.events("port_conflict"), 15, "a port_conflict event")
+        ev = g.events("port_conflict")[0]
+        self.assertEqual((ev["service"], ev["port"], ev["holders"]), ("plain", TW, []), ev)
+        self.assertIn("nothing live holds", ev["detail"])
+        wait_for(lambda: g.service("plain")["state"] == "EXITED", 15, "plain EXITED")
+        self.assertEqual(g.cli("status").returncode, 1)
+
+    def test_crash_loop_backs_off_then_fatal(self):
+        g = self.guard(services=bg_service("crash", "--exit-after 30 --exit-code 3") +
+                       bg_service("fine", prio=60)).start(wait_running=False)
+        wait_for(lambda: g.service("crash")["state"] == "FATAL", 30, "crash FATAL")
+        ev = [e["type"] for e in g.events() if e.get("service") == "crash"]
+        self.assertIn("service_backoff", ev)
+        self.assertEqual(ev[-1], "service_fatal", ev)
+        self.assertEqual(g.service("fine")["state"], "RUNNING")
+        self.assertEqual(g.cli("status").returncode, 1)
 
     def test_run_without_bpf_permission_says_what_is_missing(self):
         g = self.guard()

@@ -49,6 +49,10 @@ def main():
                 s = socket.create_connection((cmd.get("addr", "127.0.0.1"), cmd["port"]))
                 socks[cmd["id"]] = s
                 reply(ok=True)
+            elif op == "accept":
+                conn, _ = socks[cmd["id"]].accept()
+                socks[cmd["as"]] = conn
+                reply(ok=True)
             elif op == "close":
                 socks.pop(cmd["id"]).close()
                 reply(ok=True)
