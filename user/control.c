@@ -49,6 +49,8 @@ void control_drop(struct ctl_client *c)
 {
 	struct ctl_client **pp;
 
+	if (c->on_close)
+		c->on_close(c);
 	for (pp = &ctl_clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;

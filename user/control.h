@@ -19,6 +19,7 @@ struct ctl_client {
 	uid_t uid;
 	pid_t pid;
 	int follow;
+	void (*on_close)(struct ctl_client *c); /* called once, when it is dropped */
 	size_t len;
 	char buf[4096];
 	struct ctl_client *next;

@@ -29,6 +29,7 @@
 #define DIAG_TCP_ESTABLISHED 1
 #define DIAG_TCP_CLOSE	     7
 #define DIAG_TCP_LISTEN	     10
+#define DIAG_TCP_BOUND_INACTIVE 13 /* Linux >= 6.8 dumps bound-only TCP sockets */
 
 /* Larger than the 32 KiB the kernel puts in one dump skb, so no MSG_TRUNC. */
 #define DIAG_RECV_BUF (64 * 1024)
@@ -36,6 +37,7 @@
 enum diag_mode {
 	DIAG_BOUND,	/* TCP listeners, unconnected UDP; match the local port */
 	DIAG_CONNECTED, /* established TCP; match the remote port */
+	DIAG_HOLDING,	/* anything that holds the local port but established TCP */
 };
 
 struct diag_req {
@@ -76,6 +78,12 @@ static int diag_msg_keep(const struct inet_diag_msg *m, int proto, enum diag_mod
 		if (m->idiag_state != DIAG_TCP_ESTABLISHED)
 			return 0;
 		port = dport;
+	} else if (mode == DIAG_HOLDING) {
+		/* A bound-only socket comes back as CLOSE (7) from the bind hash. */
+		if (proto == IPPROTO_TCP && m->idiag_state != DIAG_TCP_LISTEN &&
+		    m->idiag_state != DIAG_TCP_CLOSE && m->idiag_state != DIAG_TCP_BOUND_INACTIVE)
+			return 0;
+		port = sport;
 	} else {
 		if (proto == IPPROTO_UDP && (m->idiag_state != DIAG_TCP_CLOSE || dport != 0))
 			return 0;
@@ -537,6 +545,18 @@ int diag_dump(const uint8_t *want, int no_holders, struct diag_result *out)
 	return diag_run(q, 4, DIAG_BOUND, want, !no_holders, out);
 }
 
+int diag_dump_holding(const uint8_t *want, struct diag_result *out)
+{
+	static const struct diag_query q[] = {
+		{ AF_INET, IPPROTO_TCP, 1U << DIAG_TCP_LISTEN | 1U << DIAG_TCP_BOUND_INACTIVE },
+		{ AF_INET6, IPPROTO_TCP, 1U << DIAG_TCP_LISTEN | 1U << DIAG_TCP_BOUND_INACTIVE },
+		{ AF_INET, IPPROTO_UDP, ~0U },
+		{ AF_INET6, IPPROTO_UDP, ~0U },
+	};
+
+	return diag_run(q, 4, DIAG_HOLDING, want, 1, out);
+}
+
 int diag_dump_connected(const uint8_t *want, struct diag_result *out)
 {
 	static const struct diag_query q[] = {
@@ -545,6 +565,30 @@ int diag_dump_connected(const uint8_t *want, struct diag_result *out)
 	};
 
 	return diag_run(q, 2, DIAG_CONNECTED, want, 1, out);
+}
+
+int diag_pid_has_inode(uint32_t pid, uint64_t ino)
+{
+	char path[64], link[64], want[64];
+	struct dirent *d;
+	DIR *dir;
+	int found = 0;
+
+	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
+	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (!found && (d = readdir(dir))) {
+		ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
+
+		if (n > 0) {
+			link[n] = 0;
+			found = !strcmp(link, want);
+		}
+	}
+	closedir(dir);
+	return found;
 }
 
 void diag_free(struct diag_result *r)

@@ -3,7 +3,6 @@
  * The guard daemon: kernel events -> claim table -> conflicts -> journal,
  * the supervisor's lifecycle, and the control socket, in one epoll loop.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "report.h"
+#include "restart.h"
 #include "supervise.h"
 
 #define GUARD_RECENT 32
@@ -52,6 +52,21 @@ static struct guard {
 	int exit_code;
 } G;
 
+const struct pg_config *guard_config(void)
+{
+	return G.cfg;
+}
+
+struct claims *guard_claims_table(void)
+{
+	return &G.claims;
+}
+
+uint64_t guard_host_netns(void)
+{
+	return G.host_netns;
+}
+
 static const char *guard_svc_of(uint64_t cgid)
 {
 	struct pg_service *s = cgid ? supervise_by_cgroup(cgid) : NULL;
@@ -66,7 +81,7 @@ static int guard_is_conflict(const char *type)
 }
 
 /* The journal first (so no alert is lost), then stderr, then followers. */
-static void guard_emit(json_object *ev)
+void guard_emit_json(json_object *ev)
 {
 	const char *type = json_object_get_string(json_object_object_get(ev, "type"));
 	int err = journal_write(ev);
@@ -121,33 +136,16 @@ static void guard_resync(const char *why)
 			i++;
 	}
 	report_claims_from_diag(&G.claims, &r, G.host_netns);
+	for (i = 0; i < r.n; i++) { /* from now on the kernel reports their release */
+		int k;
+
+		loader_watch_socket(&G.L, r.socks[i].cookie, r.socks[i].port, r.socks[i].family,
+				    r.socks[i].proto);
+		for (k = 0; k < r.socks[i].nholders; k++)
+			loader_watch_pid(&G.L, r.socks[i].holders[k].pid);
+	}
 	log_debug("re-synced the claim table (%s): %d sockets", why, r.n);
 	diag_free(&r);
-}
-
-/* Does process pid have socket inode `ino` open? */
-static int guard_pid_has_inode(uint32_t pid, uint64_t ino)
-{
-	char path[64], link[64], want[64];
-	struct dirent *d;
-	DIR *dir;
-	int found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while (!found && (d = readdir(dir))) {
-		ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
-
-		if (n > 0) {
-			link[n] = 0;
-			found = !strcmp(link, want);
-		}
-	}
-	closedir(dir);
-	return found;
 }
 
 /*
@@ -178,7 +176,7 @@ static void guard_verify_shared_holders(void)
 		if (j == r.n)
 			continue;
 		for (k = 0; k < c->nholders;) {
-			if (guard_pid_has_inode(c->holders[k].pid, r.socks[j].inode))
+			if (diag_pid_has_inode(c->holders[k].pid, r.socks[j].inode))
 				k++;
 			else
 				c->holders[k] = c->holders[--c->nholders];
@@ -241,7 +239,7 @@ static void guard_rogue(struct claim *c, const struct pg_event *e, const char *s
 		ev = guard_kevent("netns_claim", e, owner ? owner->conf->name : NULL);
 		json_object_object_add(ev, "detail", json_object_new_string(
 			"claim in another network namespace: reported, no conflict with the host"));
-		guard_emit(ev);
+		guard_emit_json(ev);
 		return;
 	}
 	if (guard_is_owner(owner, e->cgroup_id))
@@ -251,7 +249,7 @@ static void guard_rogue(struct claim *c, const struct pg_event *e, const char *s
 	json_object_object_add(ev, "stage", json_object_new_string(stage));
 	json_object_object_add(ev, "detail", json_object_new_string(
 		owner ? "process outside the owner's cgroup" : "reserved port: no service owns it"));
-	guard_emit(ev);
+	guard_emit_json(ev);
 }
 
 /* Holding claims of others on the same port, protocol and namespace that overlap c. */
@@ -293,7 +291,7 @@ static void guard_conflict(struct claim *c, const struct pg_event *e, struct pg_
 			"the owner's bind failed and nothing live holds the port "
 			"(TIME_WAIT or a socket being torn down)"));
 	}
-	guard_emit(ev);
+	guard_emit_json(ev);
 }
 
 static void guard_shared(struct claim *c, const struct pg_event *e)
@@ -323,7 +321,7 @@ static void guard_shared(struct claim *c, const struct pg_event *e)
 	json_object_object_add(ev, "holders", events_claim_holders(o, guard_svc_of));
 	json_object_object_add(ev, "detail", json_object_new_string(
 		"a second listener shares the owner's port through SO_REUSEPORT"));
-	guard_emit(ev);
+	guard_emit_json(ev);
 }
 
 /* ---- kernel events ---- */
@@ -373,7 +371,7 @@ static void guard_on_bind(const struct pg_event *e)
 		return;
 	if (c->state < CLAIM_BOUND)
 		c->state = CLAIM_BOUND;
-	guard_emit(guard_kevent("bind", e, guard_svc_of(e->cgroup_id)));
+	guard_emit_json(guard_kevent("bind", e, guard_svc_of(e->cgroup_id)));
 	guard_rogue(c, e, "bind");
 	if (c->proto == IPPROTO_UDP)
 		guard_shared(c, e);
@@ -386,7 +384,7 @@ static void guard_on_listen(const struct pg_event *e)
 	if (!c)
 		return;
 	c->state = CLAIM_LISTEN;
-	guard_emit(guard_kevent("listen", e, guard_svc_of(e->cgroup_id)));
+	guard_emit_json(guard_kevent("listen", e, guard_svc_of(e->cgroup_id)));
 	guard_rogue(c, e, "listen");
 	guard_shared(c, e);
 	guard_listen_state(c);
@@ -399,7 +397,7 @@ static void guard_on_unlisten(const struct pg_event *e)
 	if (!c)
 		return; /* released first: already handled */
 	c->state = CLAIM_BOUND;
-	guard_emit(guard_kevent("unlisten", e, guard_svc_of(c->cgroup_id)));
+	guard_emit_json(guard_kevent("unlisten", e, guard_svc_of(c->cgroup_id)));
 	guard_listen_state(c);
 }
 
@@ -417,7 +415,7 @@ static void guard_on_release(const struct pg_event *e)
 	if (e->child) {
 		json_object *ev = guard_kevent("release", e, guard_svc_of(copy.cgroup_id));
 
-		guard_emit(ev);
+		guard_emit_json(ev);
 	}
 	guard_listen_state(&copy);
 }
@@ -437,7 +435,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 		json_object_object_add(ev, "detail", json_object_new_string(
 			"the kernel ring buffer was full; the claim table was re-synced"));
 		G.lost_seen = e->lost_total;
-		guard_emit(ev);
+		guard_emit_json(ev);
 		guard_resync("events lost");
 	}
 	switch (e->kind) {
@@ -467,6 +465,8 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 		claims_drop_pid(&G.claims, e->tgid);
 		break;
 	}
+	if (e->kind == PG_EV_RELEASE || e->kind == PG_EV_LISTEN_CLOSE)
+		restart_on_claims();
 	return 0;
 }
 
@@ -489,7 +489,8 @@ static void guard_on_service(const char *type, struct pg_service *s, const char 
 	json_object_object_add(ev, "state", json_object_new_string(svc_state_name(s->state)));
 	if (detail)
 		json_object_object_add(ev, "detail", json_object_new_string(detail));
-	guard_emit(ev);
+	guard_emit_json(ev);
+	restart_on_service(type, s);
 }
 
 /* ---- status ---- */
@@ -524,7 +525,7 @@ static json_object *guard_claims_json(void)
 	return a;
 }
 
-static json_object *guard_status(void)
+json_object *guard_status_json(void)
 {
 	json_object *st = json_object_new_object(), *g = json_object_new_object();
 	json_object *svcs = json_object_new_array(), *conf = json_object_new_array(), *ports;
@@ -613,17 +614,21 @@ static int guard_request(struct ctl_client *c, json_object *req)
 	if (!json_object_object_get_ex(req, "cmd", &cmdv)) {
 		r = guard_error("missing \"cmd\"");
 	} else if (!strcmp(cmd = json_object_get_string(cmdv), "status")) {
-		r = guard_status();
+		r = guard_status_json();
 	} else if (!strcmp(cmd, "events")) {
 		c->follow = 1;
 		r = json_object_new_object();
 		json_object_object_add(r, "ok", json_object_new_boolean(1));
 		keep = 1;
+	} else if (!strcmp(cmd, "restart") || !strcmp(cmd, "stop") || !strcmp(cmd, "start")) {
+		return restart_request(c, cmd, req);
 	} else if (!strcmp(cmd, "shutdown")) {
 		if (c->uid != 0)
 			r = guard_error("shutdown changes state: it requires root");
 		else if (G.shutdown_pending)
 			r = guard_error("a shutdown is already in progress");
+		else if (restart_busy())
+			r = guard_error("a restart is running: shut down when it ends");
 		else {
 			G.shutdown_pending = 1;
 			G.shutdown_client = c;
@@ -689,7 +694,7 @@ static uint64_t guard_owner_cgroup(int port)
 	return s ? s->cgroup_id : 0;
 }
 
-int guard_run(struct pg_config *cfg)
+int guard_run(struct pg_config *cfg, int ready_fd)
 {
 	char why[512], path[4096];
 	int err, i;
@@ -747,6 +752,11 @@ int guard_run(struct pg_config *cfg)
 		 cfg->mode == PG_MODE_OBSERVE ? "observe" : "enforce", cfg->path, cfg->control, path);
 	supervise_start_all();
 	loader_consume(&G.L);
+	if (ready_fd >= 0) { /* run --daemon: the parent may go */
+		if (write(ready_fd, "R", 1) < 0)
+			log_warn("telling the parent we are ready");
+		close(ready_fd);
+	}
 	err = loop_run();
 out:
 	control_close();

@@ -134,6 +134,28 @@ int loader_set_ports(struct loader *L, const struct pg_config *c,
 	return 0;
 }
 
+int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16_t family,
+			uint16_t proto)
+{
+	struct pg_sock v = { .port = port, .family = family, .proto = proto, .bound = 1 };
+	__u64 key = cookie;
+
+	/* BPF_NOEXIST: an entry the kernel made itself knows more (reuseport). */
+	if (bpf_map_update_elem(bpf_map__fd(L->skel->maps.socks), &key, &v, BPF_NOEXIST) < 0 &&
+	    errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int loader_watch_pid(struct loader *L, uint32_t pid)
+{
+	__u32 key = pid, one = 1;
+
+	if (bpf_map_update_elem(bpf_map__fd(L->skel->maps.procs), &key, &one, BPF_ANY) < 0)
+		return -errno;
+	return 0;
+}
+
 int loader_ring_fd(struct loader *L)
 {
 	return ring_buffer__epoll_fd(L->rb);

@@ -32,6 +32,13 @@ int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ct
 /* Make the `ports` map hold exactly the guarded and protected ports of c. */
 int loader_set_ports(struct loader *L, const struct pg_config *c,
 		     uint64_t (*owner_cgroup)(int port));
+/*
+ * Have the kernel report the release of a socket found by sock_diag (not by
+ * its bind), and the fork/exec/exit of a process found holding one.
+ */
+int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16_t family,
+			uint16_t proto);
+int loader_watch_pid(struct loader *L, uint32_t pid);
 /* The ring buffer's epoll-able fd. */
 int loader_ring_fd(struct loader *L);
 /* Consume what is in the ring buffer (calls fn per event). */

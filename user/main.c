@@ -4,11 +4,14 @@
  * may stand anywhere (GNU getopt permutes them).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -31,6 +34,7 @@
 
 struct opts {
 	const char *config;
+	int daemon;
 	int json;
 	int follow;
 	int verbose;
@@ -55,15 +59,87 @@ static struct pg_config *cmd_load_config(struct opts *o)
 	return c;
 }
 
+/* run --daemon: detach, log to log_dir/portguard.log, pidfile in state_dir. */
+static int cmd_daemonize(struct pg_config *c)
+{
+	char path[PATH_MAX], b;
+	int pfd[2], fd;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) { /* the parent waits for "ready", or for the child's end */
+		close(pfd[1]);
+		if (read(pfd[0], &b, 1) != 1) {
+			fprintf(stderr, "portguard: the guard did not start; see %s/portguard.log\n",
+				c->log_dir);
+			exit(1);
+		}
+		exit(0);
+	}
+	close(pfd[0]);
+	setsid();
+	if (mkdir(c->log_dir, 0750) < 0 && errno != EEXIST)
+		fprintf(stderr, "portguard: %s: %s\n", c->log_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/portguard.log", c->log_dir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd >= 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		close(fd);
+	}
+	return pfd[1];
+}
+
+static void cmd_pidfile(struct pg_config *c, int write_it)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/portguard.pid", c->state_dir);
+	if (!write_it) {
+		unlink(path);
+		return;
+	}
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+}
+
 static int cmd_run(struct opts *o, int argc, char **argv)
 {
 	struct pg_config *c;
-	int err;
+	int err, ready = -1;
 
 	(void)argc;
 	(void)argv;
 	c = cmd_load_config(o);
-	err = guard_run(c);
+	if (o->daemon) {
+		ready = cmd_daemonize(c);
+		if (ready < 0) {
+			fprintf(stderr, "portguard: cannot detach: %s\n", strerror(-ready));
+			config_free(c);
+			return 1;
+		}
+	}
+	if (o->daemon) {
+		if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+			log_warn("%s", c->state_dir);
+		cmd_pidfile(c, 1);
+	}
+	err = guard_run(c, ready);
+	if (o->daemon)
+		cmd_pidfile(c, 0);
 	config_free(c);
 	return err ? 1 : 0;
 }
@@ -251,6 +327,131 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* Send a job request and print its progress; returns the exit code. */
+static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
+{
+	json_object *r, *v, *st;
+	char *line = NULL;
+	size_t cap = 0;
+	int fd, rc = 1;
+	FILE *f;
+
+	fd = control_connect(c->control, req);
+	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED)) {
+		/* No guard: start one in the background, then ask it. */
+		char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
+		pid_t pid;
+		int status;
+
+		if (!o->json)
+			printf("no guard is running for %s: starting one (portguard run --daemon)\n",
+			       c->name);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			execv(args[0], args);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			return 1;
+		fd = control_connect(c->control, req);
+	}
+	if (fd < 0) {
+		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
+			strerror(-fd));
+		return 1;
+	}
+	f = fdopen(fd, "r");
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while (getline(&line, &cap, f) > 0) {
+		r = json_tokener_parse(line);
+		if (!r)
+			continue;
+		if (json_object_object_get_ex(r, "progress", &v)) {
+			if (!o->json)
+				printf("  %s\n", json_object_get_string(v));
+			json_object_put(r);
+			continue;
+		}
+		/* the final answer */
+		rc = json_object_object_get_ex(r, "ok", &v) && json_object_get_boolean(v) ? 0 : 1;
+		if (o->json) {
+			printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+		} else {
+			if (json_object_object_get_ex(r, "status", &st)) {
+				printf("\n");
+				report_print_status(stdout, st);
+			}
+			if (json_object_object_get_ex(r, "error", &v))
+				fprintf(stderr, "\nportguard: %s\n", json_object_get_string(v));
+			else if (json_object_object_get_ex(r, "ms", &v))
+				printf("\n%s done in %lld ms\n",
+				       json_object_get_string(json_object_object_get(r, "mode")),
+				       (long long)json_object_get_int64(v));
+		}
+		json_object_put(r);
+		break;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static json_object *cmd_job_req(const char *cmd, const char *mode, int argc, char **argv)
+{
+	json_object *req = json_object_new_object(), *names = json_object_new_array();
+	int i;
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (mode)
+		json_object_object_add(req, "mode", json_object_new_string(mode));
+	for (i = 0; i < argc; i++)
+		json_object_array_add(names, json_object_new_string(argv[i]));
+	json_object_object_add(req, "services", names);
+	return req;
+}
+
+static int cmd_restart(struct opts *o, int argc, char **argv)
+{
+	struct pg_config *c = cmd_load_config(o);
+	const char *mode = "master";
+	json_object *req;
+	int rc;
+
+	argc--;
+	argv++;
+	if (argc && (!strcmp(argv[0], "master") || !strcmp(argv[0], "quick") ||
+		     !strcmp(argv[0], "emergency"))) {
+		mode = argv[0];
+		argc--;
+		argv++;
+	}
+	req = cmd_job_req("restart", mode, argc, argv);
+	rc = cmd_job(o, c, req);
+	json_object_put(req);
+	config_free(c);
+	return rc;
+}
+
+static int cmd_start_stop(struct opts *o, int argc, char **argv)
+{
+	struct pg_config *c;
+	json_object *req;
+	int rc;
+
+	if (argc < 2 && !strcmp(argv[0], "stop")) {
+		fprintf(stderr, "portguard: stop: name the services to stop (or use shutdown)\n");
+		return EX_USAGE;
+	}
+	c = cmd_load_config(o);
+	req = cmd_job_req(argv[0], NULL, argc - 1, argv + 1);
+	rc = cmd_job(o, c, req);
+	json_object_put(req);
+	config_free(c);
+	return rc;
+}
+
 static void shutdown_local_done(void *arg)
 {
 	(void)arg;
@@ -310,10 +511,25 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 static int cmd_help(struct opts *o, int argc, char **argv);
 
 static const struct cmd cmds[] = {
-	{ "run", cmd_run, "run [-c FILE] [-v]",
+	{ "run", cmd_run, "run [-c FILE] [-v] [--daemon]",
 	  "Run the guard in the foreground: load the BPF programs, start and supervise the\n"
 	  "services, watch every claim of the guarded ports. SIGTERM/SIGINT end the guard\n"
-	  "and leave the services running; a new `run` adopts them." },
+	  "and leave the services running; a new `run` adopts them. --daemon detaches\n"
+	  "(log in log_dir/portguard.log, pidfile in state_dir/portguard.pid) once the guard\n"
+	  "answers on its control socket." },
+	{ "restart", cmd_restart, "restart [master|quick|emergency] [SERVICE...] [-c FILE] [--json]",
+	  "master (the default): stop the services gracefully (reverse priority), flush every\n"
+	  "assigned port (SIGTERM, then SIGKILL, to each process holding one: never pid 1,\n"
+	  "the guard, a kernel thread or a process on a protected port), wait for the kernel\n"
+	  "to release the ports, remove stale pidfiles and socket files, start the services\n"
+	  "(priority order, each ready), verify. quick: stop and start through the supervisor\n"
+	  "only. emergency: cgroup.kill every service and SIGKILL every holder at once, then as\n"
+	  "master. SERVICE... restricts it to those services and their ports. Starts a guard\n"
+	  "in the background when none runs. Exit 0 only when the final check passes." },
+	{ "stop", cmd_start_stop, "stop SERVICE... [-c FILE] [--json]",
+	  "Stop the named services (stop_signal, then cgroup.kill after stop_timeout)." },
+	{ "start", cmd_start_stop, "start [SERVICE...] [-c FILE] [--json]",
+	  "Start the named services (all when none is named) and wait until they are ready." },
 	{ "check", cmd_check, "check [-c FILE]",
 	  "Validate the config without running: exit 0, or exit 2 with one\n"
 	  "`file:line: message` per error." },
@@ -373,7 +589,8 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },	    { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },	    { "daemon", no_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .config = PG_DEFAULT_CONFIG };
 	const struct cmd *c;
@@ -386,6 +603,9 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			o.json = 1;
+			break;
+		case 'd':
+			o.daemon = 1;
 			break;
 		case 'f':
 			o.follow = 1;

@@ -1227,6 +1227,15 @@ int supervise_stop(struct pg_service *s, void (*cb)(struct pg_service *, void *)
 	return svc_dispatch(s, SE_STOP);
 }
 
+int supervise_kill(struct pg_service *s, void (*cb)(struct pg_service *, void *), void *arg)
+{
+	int err = supervise_stop(s, cb, arg);
+
+	if (!err && s->state == SVC_STOPPING)
+		svc_kill_cgroup(s);
+	return err;
+}
+
 /*
  * One service after the other, last priority first. A stop that completes at
  * once ends inside supervise_stop(): svc_finish_stop() clears svc_stopall_wait

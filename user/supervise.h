@@ -72,6 +72,8 @@ int supervise_start(struct pg_service *s);
 /* Graceful stop: stop_signal to every process of the cgroup, cgroup.kill after
  * stop_timeout; cb (may be NULL) runs once the cgroup is empty. */
 int supervise_stop(struct pg_service *s, void (*cb)(struct pg_service *, void *), void *arg);
+/* As supervise_stop, but cgroup.kill at once (emergency). */
+int supervise_kill(struct pg_service *s, void (*cb)(struct pg_service *, void *), void *arg);
 /* Stop all services in reverse priority order, one after the other, then call done. */
 void supervise_stop_all(void (*done)(void *), void *arg);
 /* Remove the service cgroups and the instance cgroup (they must be empty). */

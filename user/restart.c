@@ -1,0 +1,915 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * restart [master|quick|emergency] [SERVICE...], stop, start: one job at a
+ * time, a list of steps, each finished by an event (a service stopped or
+ * ready, a holder's pidfd, the kernel's release of a port) with a deadline
+ * on a timerfd. Never a sleep.
+ *
+ *   master     stop (reverse priority) -> flush -> wait release -> clean files
+ *              -> start (priority order, each ready) -> verify
+ *   quick      stop -> start -> verify
+ *   emergency  kill (cgroup.kill) -> flush with SIGKILL -> wait release -> clean
+ *              -> start -> verify
+ *
+ * Never signalled: pid 1, the guard, kernel threads, a process holding a
+ * protected port, or a process that no longer holds the socket it was found
+ * holding (checked through a pidfd opened before the check, so a recycled
+ * pid cannot be hit).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "claims.h"
+#include "config.h"
+#include "control.h"
+#include "diag.h"
+#include "events.h"
+#include "guard.h"
+#include "log.h"
+#include "loop.h"
+#include "restart.h"
+#include "supervise.h"
+
+#define RS_MAX_TARGETS 256
+#define RS_FLUSH_GRACE_MS 3000
+#define RS_RELEASE_TIMEOUT_MS 5000
+
+struct rs_job;
+typedef void (*rs_step_fn)(struct rs_job *j);
+
+struct rs_target {
+	struct pg_watch w; /* pidfd */
+	struct rs_job *job;
+	uint32_t pid;
+	uint32_t uid;
+	uint64_t inode;	   /* the socket it was found holding */
+	char comm[16];
+	int port;
+	int exited;
+};
+
+struct rs_job {
+	const char *mode;
+	const rs_step_fn *steps;
+	int step;
+	struct ctl_client *client;
+	int in_request;	      /* still inside the request handler */
+	struct pg_service *svc[PG_MAX_SERVICES]; /* selected, priority order */
+	int nsvc;
+	uint8_t *ports;	      /* the assigned ports to flush and verify [65536] */
+	int idx;	      /* services: next to stop/start */
+	int waiting;	      /* services still to report */
+	int group_prio;
+	struct pg_timer timer;
+	uint64_t t0_ns, step_t0_ns;
+	const char *step_name;
+	json_object *steps_done;
+	struct rs_target targets[RS_MAX_TARGETS];
+	int ntargets;
+	int failed;
+	char error[512];
+};
+
+static struct rs_job *rs_job;
+
+static void rs_next(struct rs_job *j);
+
+static uint64_t rs_ms(uint64_t since_ns)
+{
+	return (now_ns() - since_ns) / 1000000;
+}
+
+/* One progress line to the client, the log, and the step's details. */
+static void rs_say(struct rs_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rs_say(struct rs_job *j, const char *fmt, ...)
+{
+	json_object *o;
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	log_info("%s: %s", j->mode, buf);
+	if (!j->client)
+		return;
+	o = json_object_new_object();
+	json_object_object_add(o, "progress", json_object_new_string(buf));
+	if (control_reply(j->client, o) < 0)
+		j->client = NULL; /* gone; the job goes on */
+	json_object_put(o);
+}
+
+static void rs_finish(struct rs_job *j)
+{
+	json_object *r = json_object_new_object();
+	struct ctl_client *c = j->client;
+	int i;
+
+	timer_close(&j->timer);
+	for (i = 0; i < j->ntargets; i++)
+		if (j->targets[i].w.fd >= 0) {
+			loop_del(&j->targets[i].w);
+			close(j->targets[i].w.fd);
+		}
+	json_object_object_add(r, "ok", json_object_new_boolean(!j->failed));
+	json_object_object_add(r, "mode", json_object_new_string(j->mode));
+	if (j->failed)
+		json_object_object_add(r, "error", json_object_new_string(j->error));
+	json_object_object_add(r, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
+	json_object_object_add(r, "steps", j->steps_done);
+	json_object_object_add(r, "status", guard_status_json());
+	{
+		json_object *ev = events_new(j->failed ? "restart_failed" : "restart_done",
+					     events_now_us(), NULL);
+
+		json_object_object_add(ev, "mode", json_object_new_string(j->mode));
+		json_object_object_add(ev, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
+		if (j->failed)
+			json_object_object_add(ev, "detail", json_object_new_string(j->error));
+		guard_emit_json(ev);
+	}
+	if (c) {
+		c->on_close = NULL;
+		control_reply(c, r);
+	}
+	json_object_put(r);
+	free(j->ports);
+	rs_job = NULL;
+	if (c && !j->in_request)
+		control_drop(c);
+	free(j);
+}
+
+static void rs_fail(struct rs_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rs_fail(struct rs_job *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	j->failed = 1;
+	rs_say(j, "FAILED: %s", j->error);
+	rs_finish(j);
+}
+
+static void rs_step_done(struct rs_job *j)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "step", json_object_new_string(j->step_name));
+	json_object_object_add(o, "ms", json_object_new_int64(rs_ms(j->step_t0_ns)));
+	json_object_array_add(j->steps_done, o);
+	timer_disarm(&j->timer);
+	rs_next(j);
+}
+
+/* ---- stop ---- */
+
+static void rs_stop_next(struct rs_job *j);
+
+static void rs_stopped(struct pg_service *s, void *arg)
+{
+	struct rs_job *j = arg;
+
+	rs_say(j, "stopped %s in %llu ms", s->conf->name,
+	       (unsigned long long)rs_ms(j->step_t0_ns));
+	j->waiting--;
+	rs_stop_next(j);
+}
+
+/* Graceful: one service after the other, in reverse priority order. */
+static void rs_stop_next(struct rs_job *j)
+{
+	while (j->idx >= 0) {
+		struct pg_service *s = j->svc[j->idx--];
+		int err;
+
+		if (s->state == SVC_STOPPED && s->pid == 0)
+			continue;
+		j->waiting++;
+		rs_say(j, "stopping %s (pid %d, %s)", s->conf->name, (int)s->pid,
+		       strsignal(s->conf->stop_signal));
+		err = supervise_stop(s, rs_stopped, j);
+		if (err) {
+			rs_fail(j, "%s: cannot stop: %s", s->conf->name, strerror(-err));
+			return;
+		}
+		return; /* rs_stopped continues */
+	}
+	if (j->waiting == 0)
+		rs_step_done(j);
+}
+
+static void rs_step_stop(struct rs_job *j)
+{
+	j->step_name = "stop";
+	j->idx = j->nsvc - 1;
+	j->waiting = 0;
+	rs_stop_next(j);
+}
+
+/* Emergency: cgroup.kill every service at once. */
+static void rs_killed(struct pg_service *s, void *arg)
+{
+	struct rs_job *j = arg;
+
+	rs_say(j, "killed %s (cgroup.kill) in %llu ms", s->conf->name,
+	       (unsigned long long)rs_ms(j->step_t0_ns));
+	if (--j->waiting == 0)
+		rs_step_done(j);
+}
+
+static void rs_step_kill(struct rs_job *j)
+{
+	int i;
+
+	j->step_name = "kill";
+	j->idx = -1;
+	j->waiting = 1; /* held until every kill is issued */
+	for (i = 0; i < j->nsvc; i++) {
+		struct pg_service *s = j->svc[i];
+
+		if (s->state == SVC_STOPPED && s->pid == 0)
+			continue;
+		j->waiting++;
+		if (supervise_kill(s, rs_killed, j)) {
+			rs_fail(j, "%s: cannot kill its cgroup", s->conf->name);
+			return;
+		}
+	}
+	if (--j->waiting == 0)
+		rs_step_done(j);
+}
+
+/* ---- flush ---- */
+
+static int rs_is_kthread(uint32_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long flags = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 1; /* gone or unreadable: do not touch */
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return 1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	/* field 9 (flags); p points at field 2's end */
+	for (i = 0; p && i < 7; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%lu", &flags) != 1)
+		return 1;
+	return (flags & 0x00200000) != 0; /* PF_KTHREAD */
+}
+
+static void rs_target_exited(struct pg_watch *w, uint32_t events)
+{
+	struct rs_target *t = w->arg;
+	struct rs_job *j = t->job;
+	int i, left = 0;
+
+	(void)events;
+	loop_del(w);
+	close(w->fd);
+	w->fd = -1;
+	t->exited = 1;
+	rs_say(j, "pid %u (%s) exited after %llu ms", t->pid, t->comm,
+	       (unsigned long long)rs_ms(j->step_t0_ns));
+	for (i = 0; i < j->ntargets; i++)
+		left += !j->targets[i].exited;
+	if (!left)
+		rs_step_done(j);
+}
+
+/* Signal t through its pidfd, if it still holds the socket it was found with. */
+static int rs_signal(struct rs_job *j, struct rs_target *t, int sig)
+{
+	if (t->w.fd < 0 || t->exited)
+		return 0;
+	if (!diag_pid_has_inode(t->pid, t->inode)) {
+		rs_say(j, "pid %u (%s) no longer holds port %d: not signalled", t->pid, t->comm,
+		       t->port);
+		return 0;
+	}
+	if (syscall(SYS_pidfd_send_signal, t->w.fd, sig, NULL, 0) < 0 && errno != ESRCH)
+		return -errno;
+	return 1;
+}
+
+static void rs_flush_timeout(struct pg_timer *tm)
+{
+	struct rs_job *j = tm->arg;
+	int i;
+
+	for (i = 0; i < j->ntargets; i++)
+		if (!j->targets[i].exited) {
+			rs_fail(j, "flush: pid %u (%s) still alive %d ms after SIGKILL",
+				j->targets[i].pid, j->targets[i].comm, RS_RELEASE_TIMEOUT_MS);
+			return;
+		}
+}
+
+static void rs_flush_grace(struct pg_timer *tm)
+{
+	struct rs_job *j = tm->arg;
+	int i;
+
+	for (i = 0; i < j->ntargets; i++) {
+		struct rs_target *t = &j->targets[i];
+
+		if (!t->exited && rs_signal(j, t, SIGKILL) > 0)
+			rs_say(j, "pid %u (%s) still alive after %d ms: SIGKILL", t->pid, t->comm,
+			       RS_FLUSH_GRACE_MS);
+	}
+	j->timer.cb = rs_flush_timeout;
+	timer_arm_ms(&j->timer, RS_RELEASE_TIMEOUT_MS);
+}
+
+static int rs_add_target(struct rs_job *j, const struct diag_sock *d, const struct diag_holder *h)
+{
+	struct rs_target *t;
+	int i;
+
+	for (i = 0; i < j->ntargets; i++)
+		if (j->targets[i].pid == h->pid)
+			return 0;
+	if (j->ntargets == RS_MAX_TARGETS)
+		return -ENOSPC;
+	t = &j->targets[j->ntargets];
+	memset(t, 0, sizeof(*t));
+	t->job = j;
+	t->pid = h->pid;
+	t->uid = h->uid;
+	t->inode = d->inode;
+	t->port = d->port;
+	memcpy(t->comm, h->comm, sizeof(t->comm));
+	t->w.fd = syscall(SYS_pidfd_open, h->pid, 0);
+	if (t->w.fd < 0)
+		return 0; /* already gone */
+	t->w.cb = rs_target_exited;
+	t->w.arg = t;
+	if (loop_add(&t->w, EPOLLIN) < 0) {
+		close(t->w.fd);
+		return -errno;
+	}
+	j->ntargets++;
+	return 1;
+}
+
+/* Does any socket of pid hold a protected port? Names it in *port. */
+static int rs_holds_protected(const struct diag_result *r, uint32_t pid, int *port)
+{
+	const struct pg_config *c = guard_config();
+	int i, k;
+
+	for (i = 0; i < r->n; i++)
+		for (k = 0; k < r->socks[i].nholders; k++)
+			if (r->socks[i].holders[k].pid == pid && c->protected_[r->socks[i].port]) {
+				*port = r->socks[i].port;
+				return 1;
+			}
+	return 0;
+}
+
+static void rs_step_flush(struct rs_job *j)
+{
+	const struct pg_config *c = guard_config();
+	int emergency = !strcmp(j->mode, "emergency");
+	uint8_t *want = calloc(65536, 1);
+	struct diag_result r = { 0 };
+	int i, k, p, err;
+
+	j->step_name = "flush";
+	if (!want) {
+		rs_fail(j, "flush: out of memory");
+		return;
+	}
+	for (p = 1; p < 65536; p++)
+		want[p] = j->ports[p] | c->protected_[p];
+	err = diag_dump_holding(want, &r);
+	free(want);
+	if (err) {
+		rs_fail(j, "flush: sock_diag: %s", strerror(-err));
+		return;
+	}
+	for (i = 0; i < r.n && !j->failed; i++) {
+		struct diag_sock *d = &r.socks[i];
+
+		if (!j->ports[d->port])
+			continue;
+		for (k = 0; k < d->nholders; k++) {
+			struct diag_holder *h = &d->holders[k];
+			int prot;
+
+			if (h->pid == 1 || h->pid == (uint32_t)getpid() || rs_is_kthread(h->pid)) {
+				rs_fail(j, "flush: port %u is held by pid %u (%s), which portguard "
+					"never kills", d->port, h->pid, h->comm);
+				break;
+			}
+			if (rs_holds_protected(&r, h->pid, &prot)) {
+				rs_fail(j, "flush: pid %u (%s) holds assigned port %u and protected "
+					"port %d: not killing it", h->pid, h->comm, d->port, prot);
+				break;
+			}
+			if (rs_add_target(j, d, h) < 0) {
+				rs_fail(j, "flush: too many holders");
+				break;
+			}
+		}
+	}
+	for (i = 0; i < r.n; i++) /* reported, never touched */
+		if (c->protected_[r.socks[i].port] && r.socks[i].nholders)
+			rs_say(j, "protected port %u held by pid %u (%s): left alone", r.socks[i].port,
+			       r.socks[i].holders[0].pid, r.socks[i].holders[0].comm);
+	diag_free(&r);
+	if (j->failed)
+		return;
+	if (!j->ntargets) {
+		rs_say(j, "flush: no process holds an assigned port");
+		rs_step_done(j);
+		return;
+	}
+	for (i = 0; i < j->ntargets; i++) {
+		struct rs_target *t = &j->targets[i];
+		int sig = emergency ? SIGKILL : SIGTERM;
+
+		if (rs_signal(j, t, sig) > 0)
+			rs_say(j, "flush: %s pid %u (%s, uid %u) holding port %d", sigabbrev_np(sig),
+			       t->pid, t->comm, t->uid, t->port);
+	}
+	j->timer.cb = rs_flush_grace;
+	timer_arm_ms(&j->timer, RS_FLUSH_GRACE_MS);
+}
+
+/* ---- wait for the kernel's release of every assigned port ---- */
+
+static int rs_port_held(struct rs_job *j, int *port, uint32_t *pid)
+{
+	struct claims *t = guard_claims_table();
+	uint64_t host = guard_host_netns();
+	int i;
+
+	for (i = 0; i < t->n; i++) {
+		struct claim *c = &t->v[i];
+
+		if (c->netns == host && j->ports[c->port] && c->state >= CLAIM_BOUND) {
+			*port = c->port;
+			*pid = c->nholders ? c->holders[0].pid : 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void rs_release_confirm(struct rs_job *j)
+{
+	struct diag_result r = { 0 };
+	int err = diag_dump_holding(j->ports, &r);
+
+	if (err) {
+		rs_fail(j, "release: sock_diag: %s", strerror(-err));
+		return;
+	}
+	if (r.n) {
+		int port = r.socks[0].port;
+		uint32_t pid = r.socks[0].nholders ? r.socks[0].holders[0].pid : 0;
+
+		diag_free(&r);
+		rs_fail(j, "release: port %d is still held (pid %u) after the flush", port, pid);
+		return;
+	}
+	diag_free(&r);
+	rs_say(j, "every assigned port is free (kernel release events, confirmed by sock_diag) "
+		  "after %llu ms", (unsigned long long)rs_ms(j->step_t0_ns));
+	rs_step_done(j);
+}
+
+static void rs_release_timeout(struct pg_timer *tm)
+{
+	struct rs_job *j = tm->arg;
+	uint32_t pid = 0;
+	int port = 0;
+
+	if (rs_port_held(j, &port, &pid))
+		rs_fail(j, "release: port %d still held by pid %u after %d ms", port, pid,
+			RS_RELEASE_TIMEOUT_MS);
+	else
+		rs_release_confirm(j);
+}
+
+static void rs_step_release(struct rs_job *j)
+{
+	uint32_t pid;
+	int port;
+
+	j->step_name = "release";
+	if (!rs_port_held(j, &port, &pid)) {
+		rs_release_confirm(j);
+		return;
+	}
+	rs_say(j, "waiting for the kernel to release port %d", port);
+	j->timer.cb = rs_release_timeout;
+	timer_arm_ms(&j->timer, RS_RELEASE_TIMEOUT_MS);
+}
+
+/* ---- stale pidfiles and unix socket files ---- */
+
+static int rs_unix_path_live(const char *path)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/net/unix", "r");
+	int live = 0;
+
+	if (!f)
+		return 1; /* cannot tell: leave it */
+	while (!live && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+
+		if (p) {
+			p[strcspn(p, "\n")] = 0;
+			live = !strcmp(p, path);
+		}
+	}
+	fclose(f);
+	return live;
+}
+
+static void rs_clean_pidfile(struct rs_job *j, struct pg_service *s)
+{
+	const char *path = s->conf->pidfile;
+	char comm[64] = "?", cpath[64];
+	long pid = 0;
+	FILE *f;
+
+	if (!path || !(f = fopen(path, "r")))
+		return;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid > 0 && kill(pid, 0) == 0) {
+		snprintf(cpath, sizeof(cpath), "/proc/%ld/comm", pid);
+		if ((f = fopen(cpath, "r"))) {
+			if (fgets(comm, sizeof(comm), f))
+				comm[strcspn(comm, "\n")] = 0;
+			fclose(f);
+		}
+		/* The service is stopped and its cgroup empty: this pid was recycled. */
+		rs_say(j, "%s: pidfile %s names pid %ld (%s), a live process that is not the "
+			  "service: left alone, file replaced", s->conf->name, path, pid, comm);
+	} else {
+		rs_say(j, "%s: removed stale pidfile %s", s->conf->name, path);
+	}
+	unlink(path);
+}
+
+static void rs_clean_socket(struct rs_job *j, struct pg_service *s)
+{
+	const char *path = s->conf->socket;
+	struct stat st;
+
+	if (!path || lstat(path, &st) < 0)
+		return;
+	if (!S_ISSOCK(st.st_mode)) {
+		rs_say(j, "%s: %s is not a socket: left alone", s->conf->name, path);
+	} else if (rs_unix_path_live(path)) {
+		rs_say(j, "%s: socket %s is in use by a live process: left alone", s->conf->name,
+		       path);
+	} else {
+		unlink(path);
+		rs_say(j, "%s: removed stale socket %s", s->conf->name, path);
+	}
+}
+
+static void rs_step_clean(struct rs_job *j)
+{
+	int i;
+
+	j->step_name = "clean";
+	for (i = 0; i < j->nsvc; i++) {
+		rs_clean_pidfile(j, j->svc[i]);
+		rs_clean_socket(j, j->svc[i]);
+	}
+	rs_step_done(j);
+}
+
+/* ---- start, one priority group after the other ---- */
+
+static void rs_start_group(struct rs_job *j);
+
+static void rs_start_timeout(struct pg_timer *tm)
+{
+	struct rs_job *j = tm->arg;
+	int i;
+
+	for (i = 0; i < j->nsvc; i++)
+		if (j->svc[i]->conf->priority == j->group_prio && j->svc[i]->state != SVC_RUNNING) {
+			rs_fail(j, "%s: not ready in time; see %s/%s.log", j->svc[i]->conf->name,
+				guard_config()->log_dir, j->svc[i]->conf->name);
+			return;
+		}
+}
+
+static void rs_start_group(struct rs_job *j)
+{
+	uint64_t deadline = 0;
+	int prio;
+
+	if (j->idx >= j->nsvc) {
+		rs_step_done(j);
+		return;
+	}
+	prio = j->group_prio = j->svc[j->idx]->conf->priority;
+	j->waiting = 1;
+	for (; j->idx < j->nsvc && j->svc[j->idx]->conf->priority == prio; j->idx++) {
+		struct pg_service *s = j->svc[j->idx];
+		int err;
+
+		if (s->state == SVC_RUNNING)
+			continue;
+		j->waiting++;
+		err = supervise_start(s);
+		if (rs_job != j)
+			return; /* it failed at once and the job ended */
+		if (err) {
+			rs_fail(j, "%s: cannot start: %s; see %s/%s.log", s->conf->name,
+				strerror(-err), guard_config()->log_dir, s->conf->name);
+			return;
+		}
+		if (s->conf->start_timeout_ms > deadline)
+			deadline = s->conf->start_timeout_ms;
+	}
+	j->timer.cb = rs_start_timeout;
+	timer_arm_ms(&j->timer, deadline + 1000); /* the supervisor's own deadline comes first */
+	if (--j->waiting == 0)
+		rs_start_group(j);
+}
+
+static void rs_step_start(struct rs_job *j)
+{
+	j->step_name = "start";
+	j->idx = 0;
+	rs_start_group(j);
+}
+
+void restart_on_service(const char *type, struct pg_service *s)
+{
+	struct rs_job *j = rs_job;
+	int i, mine = 0;
+
+	if (!j || !j->step_name || strcmp(j->step_name, "start"))
+		return;
+	for (i = 0; i < j->nsvc; i++)
+		mine |= j->svc[i] == s;
+	if (!mine || s->conf->priority != j->group_prio)
+		return;
+	if (!strcmp(type, "service_ready")) {
+		if (s->conf->port)
+			rs_say(j, "started %s (pid %d): listening on %d after %llu ms", s->conf->name,
+			       (int)s->pid, s->conf->port, (unsigned long long)rs_ms(j->step_t0_ns));
+		else
+			rs_say(j, "started %s (pid %d): alive after its %llu ms start window",
+			       s->conf->name, (int)s->pid,
+			       (unsigned long long)s->conf->start_window_ms);
+		if (--j->waiting == 0) {
+			timer_disarm(&j->timer);
+			rs_start_group(j);
+		}
+	} else if (!strcmp(type, "service_exit") || !strcmp(type, "service_fatal")) {
+		if (s->conf->port)
+			rs_fail(j, "%s: not listening on %d after %llu ms: it exited or timed out; "
+				"see %s/%s.log", s->conf->name, s->conf->port,
+				(unsigned long long)rs_ms(j->step_t0_ns), guard_config()->log_dir,
+				s->conf->name);
+		else
+			rs_fail(j, "%s: exited during its start window; see %s/%s.log",
+				s->conf->name, guard_config()->log_dir, s->conf->name);
+	}
+}
+
+/* ---- verify ---- */
+
+static void rs_step_verify(struct rs_job *j)
+{
+	json_object *st = guard_status_json(), *ports;
+	int i, k;
+
+	j->step_name = "verify";
+	for (i = 0; i < j->nsvc; i++)
+		if (j->svc[i]->state != SVC_RUNNING) {
+			json_object_put(st);
+			rs_fail(j, "verify: %s is %s", j->svc[i]->conf->name,
+				svc_state_name(j->svc[i]->state));
+			return;
+		}
+	json_object_object_get_ex(st, "ports", &ports);
+	for (k = 0; k < (int)json_object_array_length(ports); k++) {
+		json_object *p = json_object_array_get_idx(ports, k);
+		int port = json_object_get_int(json_object_object_get(p, "port"));
+		const char *state = json_object_get_string(json_object_object_get(p, "state"));
+		struct pg_service *owner = supervise_by_port(port);
+		int selected = 0;
+
+		for (i = 0; i < j->nsvc; i++)
+			selected |= j->svc[i] == owner;
+		if (!j->ports[port] || (owner && !selected))
+			continue;
+		if ((owner && owner->conf->type == PG_SVC_HTTP) ? strcmp(state, "owned")
+								: strcmp(state, "free")) {
+			char want[96];
+
+			if (owner && owner->conf->type == PG_SVC_HTTP)
+				snprintf(want, sizeof(want), "owned by %s", owner->conf->name);
+			else
+				snprintf(want, sizeof(want), "free");
+			json_object_put(st);
+			rs_fail(j, "verify: port %d is %s, expected %s", port, state, want);
+			return;
+		}
+	}
+	json_object_put(st);
+	rs_say(j, "verified: every service RUNNING, every assigned port held by its owner "
+		  "(total %llu ms)", (unsigned long long)rs_ms(j->t0_ns));
+	rs_step_done(j);
+}
+
+/* ---- the job ---- */
+
+static const rs_step_fn rs_master[] = { rs_step_stop, rs_step_flush, rs_step_release,
+					rs_step_clean, rs_step_start, rs_step_verify, NULL };
+static const rs_step_fn rs_quick[] = { rs_step_stop, rs_step_start, rs_step_verify, NULL };
+static const rs_step_fn rs_emergency[] = { rs_step_kill, rs_step_flush, rs_step_release,
+					   rs_step_clean, rs_step_start, rs_step_verify, NULL };
+static const rs_step_fn rs_stop_only[] = { rs_step_stop, NULL };
+static const rs_step_fn rs_start_only[] = { rs_step_start, rs_step_verify, NULL };
+
+static void rs_next(struct rs_job *j)
+{
+	rs_step_fn fn = j->steps[j->step];
+
+	if (!fn) {
+		rs_finish(j);
+		return;
+	}
+	j->step++;
+	j->step_t0_ns = now_ns();
+	fn(j);
+}
+
+void restart_on_claims(void)
+{
+	struct rs_job *j = rs_job;
+	uint32_t pid;
+	int port;
+
+	if (!j || !j->step_name || strcmp(j->step_name, "release"))
+		return;
+	if (!rs_port_held(j, &port, &pid)) {
+		timer_disarm(&j->timer);
+		rs_release_confirm(j);
+	}
+}
+
+static void rs_timer_none(struct pg_timer *tm)
+{
+	(void)tm;
+}
+
+static void rs_client_gone(struct ctl_client *c)
+{
+	if (rs_job && rs_job->client == c)
+		rs_job->client = NULL;
+}
+
+int restart_busy(void)
+{
+	return rs_job != NULL;
+}
+
+static json_object *rs_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_object *rs_refuse(const char *fmt, ...)
+{
+	json_object *o = json_object_new_object();
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "ok", json_object_new_boolean(0));
+	json_object_object_add(o, "error", json_object_new_string(buf));
+	return o;
+}
+
+/* Select services (all, or those named) and their ports; NULL and *err on a bad name. */
+static json_object *rs_select(struct rs_job *j, json_object *names)
+{
+	const struct pg_config *c = guard_config();
+	int i, k, n = names ? (int)json_object_array_length(names) : 0;
+
+	for (i = 0; i < supervise_count(); i++) {
+		struct pg_service *s = supervise_get(i);
+		int want = n == 0;
+
+		for (k = 0; k < n && !want; k++)
+			want = !strcmp(json_object_get_string(json_object_array_get_idx(names, k)),
+				       s->conf->name);
+		if (want) {
+			j->svc[j->nsvc++] = s;
+			if (s->conf->port)
+				j->ports[s->conf->port] = 1;
+		}
+	}
+	for (k = 0; k < n; k++)
+		if (!supervise_by_name(json_object_get_string(json_object_array_get_idx(names, k))))
+			return rs_refuse("no service named \"%s\" in %s",
+					 json_object_get_string(json_object_array_get_idx(names, k)),
+					 c->path);
+	if (n == 0) /* everything: every assigned port, the reserved ones too */
+		for (i = 1; i < 65536; i++)
+			j->ports[i] |= c->guarded[i];
+	return NULL;
+}
+
+int restart_request(struct ctl_client *c, const char *cmd, json_object *req)
+{
+	json_object *modev = NULL, *names = NULL, *err;
+	const char *mode = cmd;
+	struct rs_job *j;
+
+	if (c->uid != 0)
+		err = rs_refuse("%s changes state: it requires root", cmd);
+	else if (rs_job)
+		err = rs_refuse("a %s is already running (step %s, %llu ms so far): try again when "
+				"it ends", rs_job->mode, rs_job->step_name ? rs_job->step_name : "-",
+				(unsigned long long)rs_ms(rs_job->t0_ns));
+	else
+		err = NULL;
+	if (!err && !strcmp(cmd, "restart")) {
+		mode = "master";
+		if (json_object_object_get_ex(req, "mode", &modev))
+			mode = json_object_get_string(modev);
+		if (strcmp(mode, "master") && strcmp(mode, "quick") && strcmp(mode, "emergency"))
+			err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
+					mode);
+	}
+	if (err) {
+		control_reply(c, err);
+		json_object_put(err);
+		return 0;
+	}
+	j = calloc(1, sizeof(*j));
+	if (j)
+		j->ports = calloc(65536, 1);
+	if (!j || !j->ports || timer_init(&j->timer, rs_timer_none, j) < 0) {
+		if (j)
+			free(j->ports);
+		free(j);
+		err = rs_refuse("out of resources");
+		control_reply(c, err);
+		json_object_put(err);
+		return 0;
+	}
+	json_object_object_get_ex(req, "services", &names);
+	err = rs_select(j, names);
+	if (err) {
+		timer_close(&j->timer);
+		free(j->ports);
+		free(j);
+		control_reply(c, err);
+		json_object_put(err);
+		return 0;
+	}
+	j->mode = !strcmp(mode, "master") ? "master" : !strcmp(mode, "quick") ? "quick"
+		: !strcmp(mode, "emergency") ? "emergency" : !strcmp(mode, "stop") ? "stop" : "start";
+	j->steps = !strcmp(j->mode, "master") ? rs_master : !strcmp(j->mode, "quick") ? rs_quick
+		 : !strcmp(j->mode, "emergency") ? rs_emergency : !strcmp(j->mode, "stop")
+		 ? rs_stop_only : rs_start_only;
+	j->client = c;
+	c->on_close = rs_client_gone;
+	j->steps_done = json_object_new_array();
+	j->t0_ns = now_ns();
+	j->in_request = 1;
+	rs_job = j;
+	log_info("%s requested by pid %d (%d services)", j->mode, (int)c->pid, j->nsvc);
+	rs_next(j);
+	if (rs_job != j)
+		return 0; /* finished at once: the caller closes the client */
+	j->in_request = 0;
+	return 1;
+}
