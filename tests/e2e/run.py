@@ -15,6 +15,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive,  # noqa: E402
                     ss_claims, wait_for)
+import test_restart  # noqa: E402
 
 WEB = BASE + 0        # owned by the http service "web"
 WEB2 = BASE + 1       # owned by "web2"
@@ -414,7 +415,9 @@ def main():
             print("missing %s: run make first" % exe)
             print("e2e: 0 passed, 1 failed, 0 skipped")
             return 1
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    suite = unittest.TestSuite([
+        unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]),
+        unittest.defaultTestLoader.loadTestsFromModule(test_restart)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],
                                                               sys.modules[__name__])

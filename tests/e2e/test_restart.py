@@ -1,0 +1,230 @@
+"""End-to-end tests of `portguard restart [master|quick|emergency]`, `stop`
+and `start` (issue 3): real services, real stale holders, real signals."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+from pgtest import BASE, PORTGUARD, GuardTest, pid_alive, ss_claims, wait_for
+
+WEB = BASE + 0
+WEB2 = BASE + 1
+RESERVED = BASE + 10
+PROTECTED = BASE + 99
+
+
+def http(name, port, extra="", prio=10, more=""):
+    return ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s %s\nport = %d\n"
+            "health = /health\nstop_timeout = 1s\nstart_timeout = 5s\npriority = %d\n%s\n"
+            % (name, port, name, extra, port, prio, more))
+
+
+def bg(name, extra="", prio=50, more=""):
+    return ("[service:%s]\ncommand = @DEMO@ background --name %s %s\nstop_timeout = 1s\n"
+            "priority = %d\n%s\n" % (name, name, extra, prio, more))
+
+
+class RestartTest(GuardTest):
+    def two(self, extra_web="", more_web=""):
+        return self.guard(services=http("web", WEB, extra_web, more=more_web) +
+                          bg("worker")).start()
+
+    def restart(self, g, *args, check=None):
+        r = g.cli("restart", *args, "--json")
+        if check is not None and r.returncode != check:
+            raise AssertionError("restart %s: exit %d\n%s\n%s" % (args, r.returncode, r.stdout,
+                                                                  r.stderr))
+        return r, json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
+
+    def test_master_restarts_every_service_with_new_pids(self):
+        g = self.two()
+        before = {s["name"]: s["pid"] for s in g.status()["services"]}
+        r = g.cli("restart", check=0)
+        self.assertIn("verified", r.stdout)
+        self.assertIn("stopping web", r.stdout)
+        after = {s["name"]: s["pid"] for s in g.status()["services"]}
+        for name in before:
+            self.assertNotEqual(before[name], after[name])
+            self.assertFalse(pid_alive(before[name]))
+        self.assertEqual(g.cli("status").returncode, 0)
+
+    def test_service_ignoring_sigterm_is_killed_after_stop_timeout(self):
+        g = self.two(extra_web="--ignore-term")
+        old = g.service("web")["pid"]
+        _, rep = self.restart(g, check=0)
+        self.assertTrue(rep["ok"])
+        self.assertFalse(pid_alive(old))
+        stop = [s for s in rep["steps"] if s["step"] == "stop"][0]
+        self.assertGreaterEqual(stop["ms"], 900)  # it waited for stop_timeout = 1s
+
+    def test_double_forked_child_keeping_the_port_is_flushed(self):
+        g = self.two(extra_web="--double-fork")
+        holders = [h["pid"] for p in g.status()["ports"] if p["port"] == WEB
+                   for h in p["holders"]]
+        self.assertEqual(len(holders), 1)
+        self.restart(g, check=0)
+        self.assertFalse(pid_alive(holders[0]))
+        self.assertEqual(g.service("web")["state"], "RUNNING")
+
+    def stale_holder(self, port=WEB, family=socket.AF_INET, proto="tcp", addr=None):
+        code = ("import socket, sys, time\n"
+                "s = socket.socket(%d, %d)\n"
+                "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                "s.bind((%r, %d))\n%s"
+                "print('ready', flush=True)\ntime.sleep(600)\n"
+                % (family, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM,
+                   addr or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port,
+                   "s.listen()\n" if proto == "tcp" else ""))
+        p = self.popen(sys.executable, "-c", code, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    def test_stale_holder_killed_by_master_and_emergency_left_alone_by_quick(self):
+        g = self.guard(services=http("web", WEB) + bg("worker")).start()
+        for mode, survives in (("quick", True), ("master", False), ("emergency", False)):
+            g.cli("stop", "web", check=0)
+            p = self.popen(sys.executable, "-m", "http.server", "--bind", "0.0.0.0",
+                           str(WEB), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: WEB in [v[1] for v in ss_claims({WEB}).values()], 10,
+                     "http.server listening")
+            r = g.cli("restart", mode)
+            if survives:
+                self.assertNotEqual(r.returncode, 0)  # web cannot bind: not verified
+                self.assertTrue(pid_alive(p.pid), mode)
+                self.assertIn("web", r.stderr)
+                p.kill()
+                p.wait()
+            else:
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                wait_for(lambda: p.poll() is not None, 5, "http.server to die")
+                self.assertIn("pid %d" % p.pid, r.stdout)
+                self.assertEqual(g.service("web")["state"], "RUNNING")
+
+    def test_connected_client_survives_master(self):
+        g = self.two()
+        code = ("import socket, time\ns = socket.create_connection(('127.0.0.1', %d))\n"
+                "print('ok', flush=True)\ntime.sleep(600)\n" % WEB)
+        c = self.popen(sys.executable, "-c", code, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(c.stdout.readline().strip(), "ok")
+        self.restart(g, check=0)
+        self.assertTrue(pid_alive(c.pid))
+
+    def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
+        pidfile = "@DIR@/web.pid"
+        g = self.guard(services=http("web", WEB, more="pidfile = %s\n" % pidfile) + bg("w"))
+        g.start()
+        g.cli("stop", "web", check=0)
+        # An unrelated process now has the pid the file names.
+        other = self.popen("sleep", "600")
+        path = os.path.join(g.dir, "web.pid")
+        with open(path, "w") as f:
+            f.write("%d\n" % other.pid)
+        r = g.cli("restart", check=0)
+        self.assertTrue(pid_alive(other.pid))
+        self.assertIn("pid %d" % other.pid, r.stdout)
+        with open(path) as f:
+            self.assertEqual(int(f.read()), g.service("web")["pid"])
+
+    def test_stale_socket_file_removed_live_one_kept(self):
+        g = self.guard(services=bg("a", more="socket = @DIR@/a.sock\n") +
+                       bg("b", more="socket = @DIR@/b.sock\n", prio=60)).start()
+        a, b = os.path.join(g.dir, "a.sock"), os.path.join(g.dir, "b.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(a)
+        s.close()  # the file stays, nothing listens: stale
+        live = socket.socket(socket.AF_UNIX)
+        live.bind(b)
+        live.listen()
+        self.addCleanup(live.close)
+        r = g.cli("restart", check=0)
+        self.assertFalse(os.path.exists(a))
+        self.assertTrue(os.path.exists(b))
+        self.assertIn("removed stale socket", r.stdout)
+        self.assertIn("in use by a live process", r.stdout)
+
+    def test_protected_port_holder_survives_every_restart(self):
+        g = self.two()
+        p = self.stale_holder(port=PROTECTED)
+        for mode in ("master", "quick", "emergency"):
+            g.cli("restart", mode, check=0)
+            self.assertTrue(pid_alive(p.pid), mode)
+
+    def test_holder_of_protected_and_assigned_port_fails_the_restart(self):
+        g = self.two()
+        code = ("import socket, time\na = socket.socket(); a.bind(('0.0.0.0', %d)); a.listen()\n"
+                "b = socket.socket(); b.bind(('0.0.0.0', %d)); b.listen()\n"
+                "print('ok', flush=True)\ntime.sleep(600)\n" % (PROTECTED, RESERVED))
+        p = self.popen(sys.executable, "-c", code, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "ok")
+        r = g.cli("restart")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("protected", r.stderr)
+        self.assertTrue(pid_alive(p.pid))
+
+    def test_holders_on_v6_udp_specific_address_and_wildcard_are_all_found(self):
+        g = self.two()
+        ps = [self.stale_holder(RESERVED, socket.AF_INET6, "tcp", "::1"),
+              self.stale_holder(RESERVED + 1, socket.AF_INET, "udp", "127.0.0.1"),
+              self.stale_holder(RESERVED + 2, socket.AF_INET6, "udp"),
+              self.stale_holder(RESERVED + 3, socket.AF_INET, "tcp", "127.0.0.2"),
+              self.stale_holder(RESERVED + 4, socket.AF_INET, "tcp")]
+        r = g.cli("restart", check=0)
+        for p in ps:
+            wait_for(lambda: p.poll() is not None, 5, "holder %d to die" % p.pid)
+            self.assertIn("pid %d" % p.pid, r.stdout)
+        self.assertEqual(ss_claims(set(range(RESERVED, RESERVED + 5))), {})
+
+    def test_service_that_never_becomes_ready_fails_naming_it(self):
+        g = self.guard(services="[service:slow]\ncommand = @DEMO@ http --port %d "
+                       "--delay-listen 60000\nport = %d\nstart_timeout = 1s\n"
+                       "restart = never\n" % (WEB2, WEB2))
+        g.start(wait_running=False)
+        r = g.cli("restart")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("slow: not listening on %d" % WEB2, r.stderr)
+        self.assertIn("slow.log", r.stderr)
+
+    def test_concurrent_restarts_do_not_interleave(self):
+        g = self.two(extra_web="--ignore-term")  # the stop takes stop_timeout = 1s
+        results = []
+
+        def run():
+            results.append(g.cli("restart", "--json"))
+        t = threading.Thread(target=run)
+        t.start()
+        wait_for(lambda: "master requested" in g.stderr(), 10, "the first restart to start")
+        second = g.cli("restart")
+        t.join(30)
+        self.assertNotEqual(second.returncode, 0)
+        self.assertIn("already running", second.stderr)
+        self.assertEqual(results[0].returncode, 0, results[0].stdout + results[0].stderr)
+
+    def test_non_root_client_is_refused(self):
+        g = self.two()
+        os.chmod(g.control, 0o666)  # let a non-root user reach the socket at all
+        os.chmod(g.dir, 0o755)
+        os.chmod(g.conf, 0o644)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            PORTGUARD, "restart", "-c", g.conf], capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("requires root", r.stderr)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            PORTGUARD, "status", "-c", g.conf], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)  # read-only is open
+
+    def test_restart_starts_a_guard_when_none_runs(self):
+        g = self.guard(services=http("web", WEB) + bg("worker"))
+        r = g.cli("restart", check=0)
+        self.assertIn("starting one", r.stdout)
+        st = g.status()
+        self.assertTrue(st["guard"]["running"])
+        with open(os.path.join(g.state, "portguard.pid")) as f:
+            pid = int(f.read())
+        self.assertEqual(st["guard"]["pid"], pid)
+        self.addCleanup(lambda: pid_alive(pid) and os.kill(pid, 9))
+        g.cli("shutdown", check=0)
+        wait_for(lambda: not pid_alive(pid), 10, "the daemon to exit")
