@@ -68,6 +68,7 @@ struct rs_job {
 	int idx;	      /* services: next to stop/start */
 	int waiting;	      /* services still to report */
 	int group_prio;
+	int bg_pending;	      /* background services in their start window */
 	struct pg_timer timer;
 	uint64_t t0_ns, step_t0_ns;
 	const char *step_name;
@@ -617,21 +618,28 @@ static void rs_start_timeout(struct pg_timer *tm)
 	struct rs_job *j = tm->arg;
 	int i;
 
-	for (i = 0; i < j->nsvc; i++)
-		if (j->svc[i]->conf->priority == j->group_prio && j->svc[i]->state != SVC_RUNNING) {
+	for (i = 0; i < j->nsvc && i < j->idx; i++)
+		if (j->svc[i]->state != SVC_RUNNING) {
 			rs_fail(j, "%s: not ready in time; see %s/%s.log", j->svc[i]->conf->name,
 				guard_config()->log_dir, j->svc[i]->conf->name);
 			return;
 		}
 }
 
+/*
+ * Start one priority group. Its http services gate the next group (their
+ * readiness is real: the kernel saw the listen); a background service is
+ * started in its turn, but its start window runs alongside the next groups
+ * and is awaited before the step ends.
+ */
 static void rs_start_group(struct rs_job *j)
 {
 	uint64_t deadline = 0;
 	int prio;
 
 	if (j->idx >= j->nsvc) {
-		rs_step_done(j);
+		if (j->bg_pending == 0)
+			rs_step_done(j);
 		return;
 	}
 	prio = j->group_prio = j->svc[j->idx]->conf->priority;
@@ -642,7 +650,10 @@ static void rs_start_group(struct rs_job *j)
 
 		if (s->state == SVC_RUNNING)
 			continue;
-		j->waiting++;
+		if (s->conf->type == PG_SVC_HTTP)
+			j->waiting++;
+		else
+			j->bg_pending++;
 		err = supervise_start(s);
 		if (rs_job != j)
 			return; /* it failed at once and the job ended */
@@ -654,8 +665,9 @@ static void rs_start_group(struct rs_job *j)
 		if (s->conf->start_timeout_ms > deadline)
 			deadline = s->conf->start_timeout_ms;
 	}
+	/* the supervisor's own start_timeout fires first; this is a safety net */
 	j->timer.cb = rs_start_timeout;
-	timer_arm_ms(&j->timer, deadline + 1000); /* the supervisor's own deadline comes first */
+	timer_arm_ms(&j->timer, deadline + 1000);
 	if (--j->waiting == 0)
 		rs_start_group(j);
 }
@@ -664,6 +676,7 @@ static void rs_step_start(struct rs_job *j)
 {
 	j->step_name = "start";
 	j->idx = 0;
+	j->bg_pending = 0;
 	rs_start_group(j);
 }
 
@@ -676,7 +689,9 @@ void restart_on_service(const char *type, struct pg_service *s)
 		return;
 	for (i = 0; i < j->nsvc; i++)
 		mine |= j->svc[i] == s;
-	if (!mine || s->conf->priority != j->group_prio)
+	if (!mine)
+		return;
+	if (s->conf->type == PG_SVC_HTTP && s->conf->priority != j->group_prio)
 		return;
 	if (!strcmp(type, "service_ready")) {
 		if (s->conf->port)
@@ -686,7 +701,12 @@ void restart_on_service(const char *type, struct pg_service *s)
 			rs_say(j, "started %s (pid %d): alive after its %llu ms start window",
 			       s->conf->name, (int)s->pid,
 			       (unsigned long long)s->conf->start_window_ms);
-		if (--j->waiting == 0) {
+		if (s->conf->type != PG_SVC_HTTP) {
+			if (--j->bg_pending == 0 && j->idx >= j->nsvc && j->waiting == 0) {
+				timer_disarm(&j->timer);
+				rs_step_done(j);
+			}
+		} else if (--j->waiting == 0) {
 			timer_disarm(&j->timer);
 			rs_start_group(j);
 		}

@@ -228,3 +228,26 @@ class RestartTest(GuardTest):
         self.addCleanup(lambda: pid_alive(pid) and os.kill(pid, 9))
         g.cli("shutdown", check=0)
         wait_for(lambda: not pid_alive(pid), 10, "the daemon to exit")
+
+
+class ScriptTest(GuardTest):
+    """scripts/restart keeps the seed's interface."""
+
+    def test_seed_commands(self):
+        g = self.guard(services=http("web", WEB) + bg("worker")).start()
+        script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "restart")
+        env = dict(os.environ, PORTGUARD_CONFIG=g.conf, PORTGUARD=PORTGUARD)
+
+        def run(*args):
+            return subprocess.run([script, *args], env=env, capture_output=True, text=True,
+                                  timeout=60)
+        r = run("status")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("RUNNING", r.stdout)
+        for mode in ([], ["quick"], ["emergency"]):
+            old = g.service("web")["pid"]
+            r = run(*mode)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertNotEqual(g.service("web")["pid"], old)
+        r = run("bogus")
+        self.assertEqual(r.returncode, 2)
