@@ -1,0 +1,156 @@
+"""Restart benchmark: portguard master/quick/emergency restart of the 8
+services of examples/trading.conf (moved to a test port range) against
+`supervisorctl restart all` on a real supervisord running the same 8
+programs, in the same run. Prints medians and ratios; returns rows for
+bench/run.py."""
+import configparser
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PG = os.path.join(ROOT, "build", "portguard")
+DEMO = os.path.join(ROOT, "build", "pg-demo")
+BASE = int(os.environ.get("PG_BENCH_BASE", "19200"))
+
+
+def trading_services():
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+    cp.read(os.path.join(ROOT, "examples", "trading.conf"))
+    svcs = []
+    for sec in cp.sections():
+        if sec.startswith("service:"):
+            svcs.append((sec.split(":", 1)[1], dict(cp[sec])))
+    return svcs
+
+
+def port_map():
+    real = [3000, 4000, 6000, 8001, 8002, 8003, 8004, 8005]
+    return {p: BASE + i for i, p in enumerate(real)}
+
+
+def command_for(cmd, pmap):
+    cmd = cmd.replace("@DEMO@", DEMO)
+    for real, test in pmap.items():
+        cmd = cmd.replace("--port %d" % real, "--port %d" % test)
+    return cmd
+
+
+def write_portguard_conf(d, name):
+    pmap = port_map()
+    out = ["[guard]", "name = %s" % name,
+           "ports = %s" % ", ".join(str(p) for p in pmap.values()),
+           "protected = %d, %d, %d, %d" % (BASE + 50, BASE + 51, BASE + 52, BASE + 53),
+           "mode = observe", "control = %s/ctl.sock" % d, "state_dir = %s/state" % d,
+           "log_dir = %s/log" % d, ""]
+    for svc, kv in trading_services():
+        out.append("[service:%s]" % svc)
+        for k, v in kv.items():
+            if k == "pidfile":
+                v = "%s/%s.pid" % (d, svc)
+            elif k == "port":
+                v = str(pmap[int(v)])
+            elif k == "command":
+                v = command_for(v, pmap)
+            out.append("%s = %s" % (k, v))
+        out.append("")
+    path = os.path.join(d, "portguard.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    return path
+
+
+def write_supervisord_conf(d):
+    pmap = port_map()
+    out = ["[unix_http_server]", "file = %s/supervisor.sock" % d, "",
+           "[supervisord]", "logfile = %s/supervisord.log" % d,
+           "pidfile = %s/supervisord.pid" % d, "childlogdir = %s" % d, "",
+           "[rpcinterface:supervisor]",
+           "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+           "[supervisorctl]", "serverurl = unix://%s/supervisor.sock" % d, ""]
+    for svc, kv in trading_services():
+        out += ["[program:%s]" % svc, "command = %s" % command_for(kv["command"], pmap),
+                "autorestart = true", ""]
+    path = os.path.join(d, "supervisord.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    return path
+
+
+def timed(cmd):
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    dt = (time.monotonic() - t0) * 1000
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), r.returncode, r.stdout,
+                                                     r.stderr))
+    return dt
+
+
+def wait(pred, what, timeout=30):
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise RuntimeError("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+def bench_portguard(d, runs):
+    conf = write_portguard_conf(d, "pgbench")
+    guard = subprocess.Popen([PG, "run", "-c", conf], stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(d, "guard.log"), "w"),
+                             start_new_session=True)
+    res = {}
+    try:
+        wait(lambda: subprocess.run([PG, "status", "-c", conf], capture_output=True)
+             .returncode == 0, "the guard and its 8 services")
+        for mode in ("master", "quick", "emergency"):
+            timed([PG, "restart", mode, "-c", conf])  # warm-up
+            res[mode] = [timed([PG, "restart", mode, "-c", conf]) for _ in range(runs)]
+    finally:
+        subprocess.run([PG, "shutdown", "-c", conf], capture_output=True, timeout=60)
+        guard.wait(30)
+    return res
+
+
+def bench_supervisord(d, runs):
+    if not shutil.which("supervisord"):
+        return None
+    conf = write_supervisord_conf(d)
+    subprocess.run(["supervisord", "-c", conf], check=True)
+    ctl = ["supervisorctl", "-c", conf]
+    try:
+        wait(lambda: subprocess.run(ctl + ["status"], capture_output=True, text=True)
+             .stdout.count("RUNNING") == 8, "supervisord's 8 programs")
+        timed(ctl + ["restart", "all"])  # warm-up
+        return [timed(ctl + ["restart", "all"]) for _ in range(runs)]
+    finally:
+        subprocess.run(ctl + ["shutdown"], capture_output=True, timeout=60)
+        pid_file = os.path.join(d, "supervisord.pid")
+        wait(lambda: not os.path.exists(pid_file), "supervisord to exit")
+
+
+def run(runs=7):
+    d = tempfile.mkdtemp(prefix="pg-bench-")
+    try:
+        pg = bench_portguard(d, runs)
+        sv = bench_supervisord(d, max(3, runs // 2))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    rows = []
+    svm = statistics.median(sv) if sv else None
+    for mode, v in pg.items():
+        m = statistics.median(v)
+        rows.append(("restart %s (8 services)" % mode, "%.1f ms" % m,
+                     "supervisorctl restart all: %.0f ms" % svm if svm else "supervisord missing",
+                     "%.0fx faster" % (svm / m) if svm else "-"))
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run(int(sys.argv[1]) if len(sys.argv) > 1 else 7):
+        print(" | ".join(r))
