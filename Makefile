@@ -99,6 +99,13 @@ test: all unit
 demo: all
 	$(Q)./scripts/demo
 
+# Not part of `make test`. supervisor is the baseline of the restart benchmark.
+bench: all
+	$(Q)dpkg-query -W -f='$${Status}\n' supervisor 2>/dev/null | grep -q '^install ok installed' \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		supervisor >/dev/null; }
+	$(Q)python3 bench/run.py
+
 clean:
 	$(call msg,CLEAN)
 	$(Q)rm -rf build build-san
