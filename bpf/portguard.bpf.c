@@ -37,6 +37,13 @@ struct {
 	__type(value, struct pg_port);
 } ports SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct pg_allow_key);
+	__type(value, __u32);
+} allow SEC(".maps");
+
 /* Sockets that attempted or hold a watched port, by socket cookie. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -143,17 +150,103 @@ static __always_inline void proc_watch(void)
 
 /* ---- bind attempts ---- */
 
+/* The current task's cgroup is cg or one of its descendants (cg at depth level). */
+static __always_inline int in_cgroup(__u64 cg, __u32 level)
+{
+	if (!cg)
+		return 0;
+	if (bpf_get_current_cgroup_id() == cg)
+		return 1;
+	return bpf_get_current_ancestor_cgroup_id(level) == cg;
+}
+
+/* May the current task bind this port? The owner, and the `allow` rules. */
+static __always_inline int bind_allowed(__u32 port, const struct pg_port *p)
+{
+	struct pg_allow_key k = { .port = port, .kind = PG_ALLOW_UID };
+	int i;
+
+	if (!(p->flags & PG_PORT_DENY) || in_cgroup(p->owner_cgroup, p->owner_level))
+		return 1;
+	k.value = (__u32)bpf_get_current_uid_gid();
+	if (bpf_map_lookup_elem(&allow, &k))
+		return 1;
+	/* allowed cgroups: the task's own and its ancestors up to depth 16 */
+	k.kind = PG_ALLOW_CGROUP;
+	k.value = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&allow, &k))
+		return 1;
+	for (i = 1; i < 16; i++) {
+		k.value = bpf_get_current_ancestor_cgroup_id(i);
+		if (!k.value)
+			break;
+		if (bpf_map_lookup_elem(&allow, &k))
+			return 1;
+	}
+	/* allowed executables, by inode and device */
+	{
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+		struct file *f = BPF_CORE_READ(t, mm, exe_file);
+		__u32 *dev;
+
+		if (!f)
+			return 0;
+		k.kind = PG_ALLOW_EXE;
+		k.value = BPF_CORE_READ(f, f_inode, i_ino);
+		dev = bpf_map_lookup_elem(&allow, &k);
+		if (dev && *dev == BPF_CORE_READ(f, f_inode, i_sb, s_dev))
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void fill_addr(struct pg_event *e, struct bpf_sock_addr *ctx, __u16 family)
+{
+	if (family == AF_INET) {
+		__u32 a = ctx->user_ip4;
+
+		__builtin_memcpy(e->addr, &a, 4);
+	} else {
+		__u32 a[4];
+
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		__builtin_memcpy(e->addr, a, 16);
+	}
+}
+
 static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 {
 	__u32 port = bpf_ntohs(ctx->user_port);
 	struct pg_sock s = {};
+	struct pg_port *p;
 	struct pg_event *e;
 	__u64 cookie;
 	int reuse = 0;
 
-	if (!port_lookup(port))
+	p = port_lookup(port);
+	if (!p)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
+	if (!bind_allowed(port, p)) {
+		/* EPERM before the port is taken; nothing of it is kept */
+		e = ev_reserve(PG_EV_BIND_DENIED);
+		if (!e)
+			return 0;
+		bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
+		e->cookie = cookie;
+		e->netns = bpf_get_netns_cookie(ctx);
+		e->family = family;
+		e->proto = ctx->protocol;
+		e->port = port;
+		e->reuseport = !!reuse;
+		e->owner_level = p->owner_level;
+		fill_addr(e, ctx, family);
+		ev_submit(e);
+		return 0;
+	}
 	bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
 	s.port = port;
 	s.family = family;
@@ -171,19 +264,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	e->proto = ctx->protocol;
 	e->port = port;
 	e->reuseport = s.reuseport;
-	if (family == AF_INET) {
-		__u32 a = ctx->user_ip4;
-
-		__builtin_memcpy(e->addr, &a, 4);
-	} else {
-		__u32 a[4];
-
-		a[0] = ctx->user_ip6[0];
-		a[1] = ctx->user_ip6[1];
-		a[2] = ctx->user_ip6[2];
-		a[3] = ctx->user_ip6[3];
-		__builtin_memcpy(e->addr, a, 16);
-	}
+	fill_addr(e, ctx, family);
 	ev_submit(e);
 	return 1;
 }

@@ -19,19 +19,32 @@ enum pg_kind {
 	PG_EV_EXIT = 6,		/* a watched process exited */
 	PG_EV_FORK = 7,		/* a watched process forked (child inherits fds) */
 	PG_EV_EXEC = 8,		/* a watched process called exec (CLOEXEC fds close) */
-	PG_EV_KIND_MAX = 9,
+	PG_EV_BIND_DENIED = 9,	/* cgroup/bind{4,6} refused the bind (EPERM) */
+	PG_EV_KIND_MAX = 10,
 };
 
 /* pg_port.flags */
 #define PG_PORT_GUARDED (1U << 0)
 #define PG_PORT_PROTECTED (1U << 1)
+#define PG_PORT_DENY (1U << 2) /* enforce: binds from outside the owner fail with EPERM */
 
 /* Value of the `ports` map, keyed by a __u32 holding the port number. */
 struct pg_port {
 	__u32 flags;
-	__u32 pad;
+	__u32 owner_level;  /* depth of the owner's cgroup (root = 0) */
 	__u64 owner_cgroup; /* cgroup id of the owning service, 0 when none */
 };
+
+/* Key of the `allow` map: who may bind a port besides its owner. */
+#define PG_ALLOW_UID 1
+#define PG_ALLOW_CGROUP 2
+#define PG_ALLOW_EXE 3
+struct pg_allow_key {
+	__u32 port;
+	__u32 kind;  /* PG_ALLOW_UID, PG_ALLOW_CGROUP or PG_ALLOW_EXE */
+	__u64 value; /* the uid; the cgroup id (descendants too); the executable's inode */
+};
+/* The `allow` map's value: for PG_ALLOW_EXE the executable's device (kernel dev_t). */
 
 /* Value of the `socks` map, keyed by socket cookie. */
 struct pg_sock {
@@ -53,6 +66,7 @@ struct pg_event {
 	__u32 pid;	  /* thread id */
 	__u32 uid;
 	__u32 child;	  /* PG_EV_FORK: child tgid; PG_EV_RELEASE: 1 if it was bound */
+	__u32 owner_level; /* PG_EV_BIND_DENIED: the port's owner cgroup depth */
 	__u16 family;	  /* AF_INET / AF_INET6 */
 	__u16 proto;	  /* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;	  /* host byte order */

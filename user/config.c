@@ -82,8 +82,8 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[8];
-	int svc_keys[PG_MAX_SERVICES][15];
+	int guard_keys[9];
+	int svc_keys[PG_MAX_SERVICES][17];
 };
 
 /* Errors are kept and written sorted by line once the whole file is checked. */
@@ -542,8 +542,25 @@ static int config_guard_ring_buffer_kb(struct config_ctx *ctx, const char *key, 
 	return 0;
 }
 
+static int config_on_rogue(struct config_ctx *ctx, int *out, const char *key, const char *value)
+{
+	static const char *const pols[] = { "deny", "kill", "alert", NULL };
+
+	return config_set_enum(ctx, out, key, value, pols, "deny, kill or alert") ? -EINVAL : 0;
+}
+
+static int config_guard_on_rogue(struct config_ctx *ctx, const char *key, const char *value)
+{
+	int v;
+
+	if (config_on_rogue(ctx, &v, key, value))
+		return -EINVAL;
+	ctx->c->on_rogue = v;
+	return 0;
+}
+
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
-       GK_RING_BUFFER_KB };
+       GK_RING_BUFFER_KB, GK_ON_ROGUE };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -554,6 +571,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_STATE_DIR] = { "state_dir", config_guard_state_dir },
 	[GK_LOG_DIR] = { "log_dir", config_guard_log_dir },
 	[GK_RING_BUFFER_KB] = { "ring_buffer_kb", config_guard_ring_buffer_kb },
+	[GK_ON_ROGUE] = { "on_rogue", config_guard_on_rogue },
 };
 
 /* [service:NAME] */
@@ -720,6 +738,63 @@ static int config_svc_priority(struct config_ctx *ctx, const char *key, const ch
 	return 0;
 }
 
+static int config_svc_on_rogue(struct config_ctx *ctx, const char *key, const char *value)
+{
+	return config_on_rogue(ctx, &ctx->cur->on_rogue, key, value);
+}
+
+/* allow = uid:N, cgroup:/path, exe:/path */
+static int config_svc_allow(struct config_ctx *ctx, const char *key, const char *value)
+{
+	struct pg_service_conf *svc = ctx->cur;
+	const char *item, *end;
+	char buf[CONFIG_PATH_MAX + 16];
+	size_t len;
+
+	for (item = value;; item = end + 1) {
+		struct pg_allow *a;
+		long uid;
+
+		item = config_lskip(item);
+		end = strchr(item, ',');
+		if (!end)
+			end = item + strlen(item);
+		len = end - item;
+		while (len && isspace((unsigned char)item[len - 1]))
+			len--;
+		if (len >= sizeof(buf)) {
+			config_err(ctx, ctx->line, "%s: entry too long", key);
+			return -E2BIG;
+		}
+		memcpy(buf, item, len);
+		buf[len] = 0;
+		if (svc->nallow == PG_MAX_ALLOW) {
+			config_err(ctx, ctx->line, "%s: too many entries (max %d)", key,
+				   PG_MAX_ALLOW);
+			return -E2BIG;
+		}
+		a = &svc->allow[svc->nallow];
+		memset(a, 0, sizeof(*a));
+		if (!strncmp(buf, "uid:", 4) && !config_parse_long(buf + 4, 0, UINT32_MAX - 1, &uid)) {
+			a->kind = PG_ALLOW_KIND_UID;
+			a->uid = (uint32_t)uid;
+		} else if ((!strncmp(buf, "exe:", 4) || !strncmp(buf, "cgroup:", 7)) &&
+			   strchr(buf, ':')[1] == '/') {
+			a->kind = buf[0] == 'e' ? PG_ALLOW_KIND_EXE : PG_ALLOW_KIND_CGROUP;
+			a->path = strdup(strchr(buf, ':') + 1);
+			if (!a->path)
+				return config_oom(ctx);
+		} else {
+			config_err(ctx, ctx->line, "%s: malformed entry '%s' (expected uid:N, "
+				   "exe:/path or cgroup:/path)", key, buf);
+			return -EINVAL;
+		}
+		svc->nallow++;
+		if (!*end)
+			return 0;
+	}
+}
+
 enum {
 	SK_COMMAND,
 	SK_PORT,
@@ -735,7 +810,9 @@ enum {
 	SK_STOP_SIGNAL,
 	SK_STOP_TIMEOUT,
 	SK_RESTART,
-	SK_PRIORITY
+	SK_PRIORITY,
+	SK_ON_ROGUE,
+	SK_ALLOW
 };
 
 static const struct config_key config_svc_keys[] = {
@@ -754,6 +831,8 @@ static const struct config_key config_svc_keys[] = {
 	[SK_STOP_TIMEOUT] = { "stop_timeout", config_svc_stop_timeout },
 	[SK_RESTART] = { "restart", config_svc_restart },
 	[SK_PRIORITY] = { "priority", config_svc_priority },
+	[SK_ON_ROGUE] = { "on_rogue", config_svc_on_rogue },
+	[SK_ALLOW] = { "allow", config_svc_allow },
 };
 
 _Static_assert(ARRAY_SIZE(config_guard_keys) == ARRAY_SIZE(((struct config_ctx *)0)->guard_keys),
@@ -845,6 +924,7 @@ static void config_service_open(struct config_ctx *ctx, const char *name)
 	svc->start_timeout_ms = CONFIG_DEF_START_TIMEOUT_MS;
 	svc->start_window_ms = CONFIG_DEF_START_WINDOW_MS;
 	svc->stop_signal = SIGTERM;
+	svc->on_rogue = -1;
 	svc->stop_timeout_ms = CONFIG_DEF_STOP_TIMEOUT_MS;
 	svc->restart = PG_RESTART_ALWAYS;
 	svc->priority = CONFIG_DEF_PRIORITY;
@@ -1151,12 +1231,21 @@ void config_free(struct pg_config *c)
 			free(svc->env[j]);
 		free(svc->pidfile);
 		free(svc->socket);
+		for (j = 0; j < svc->nallow; j++)
+			free(svc->allow[j].path);
 	}
 	free(c->path);
 	free(c->control);
 	free(c->state_dir);
 	free(c->log_dir);
 	free(c);
+}
+
+enum pg_on_rogue config_port_policy(const struct pg_config *c, int port)
+{
+	const struct pg_service_conf *s = config_port_owner(c, port);
+
+	return s && s->on_rogue >= 0 ? (enum pg_on_rogue)s->on_rogue : c->on_rogue;
 }
 
 const struct pg_service_conf *config_port_owner(const struct pg_config *c, int port)

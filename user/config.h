@@ -14,6 +14,17 @@
 enum pg_mode { PG_MODE_ENFORCE = 0, PG_MODE_OBSERVE = 1 };
 enum pg_svc_type { PG_SVC_HTTP = 0, PG_SVC_BACKGROUND = 1 };
 enum pg_restart { PG_RESTART_ALWAYS = 0, PG_RESTART_ON_FAILURE = 1, PG_RESTART_NEVER = 2 };
+/* What enforce mode does to a bind on a guarded port from outside its owner. */
+enum pg_on_rogue { PG_ROGUE_DENY = 0, PG_ROGUE_KILL = 1, PG_ROGUE_ALERT = 2 };
+
+#define PG_MAX_ALLOW 16
+enum pg_allow_kind { PG_ALLOW_KIND_UID = 1, PG_ALLOW_KIND_CGROUP = 2, PG_ALLOW_KIND_EXE = 3 };
+/* `allow = uid:N, cgroup:/path, exe:/path`: others who may bind the service's port. */
+struct pg_allow {
+	enum pg_allow_kind kind;
+	uint32_t uid;		/* PG_ALLOW_KIND_UID */
+	char *path;		/* cgroup path (under the cgroup2 root) or executable path */
+};
 
 struct pg_service_conf {
 	char name[PG_NAME_MAX];
@@ -35,6 +46,9 @@ struct pg_service_conf {
 	uint64_t stop_timeout_ms;  /* default 5000 */
 	enum pg_restart restart;   /* default always */
 	int priority;		   /* default 100; start order ascending, ties by name */
+	int on_rogue;		   /* enum pg_on_rogue, or -1: the [guard] setting */
+	struct pg_allow allow[PG_MAX_ALLOW];
+	int nallow;
 };
 
 struct pg_config {
@@ -47,6 +61,7 @@ struct pg_config {
 	char *state_dir;	/* default /var/lib/portguard/<name> */
 	char *log_dir;		/* default /var/log/portguard/<name> */
 	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */
+	enum pg_on_rogue on_rogue; /* default deny */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;
 };
@@ -59,6 +74,9 @@ struct pg_config {
  */
 int config_parse(const char *path, struct pg_config **out, FILE *errs);
 void config_free(struct pg_config *c);
+
+/* The on_rogue policy in force for a guarded port (its owner's, else the guard's). */
+enum pg_on_rogue config_port_policy(const struct pg_config *c, int port);
 
 /* Service that owns `port`, or NULL. */
 const struct pg_service_conf *config_port_owner(const struct pg_config *c, int port);

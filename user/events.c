@@ -34,6 +34,7 @@ const char *events_kind_name(uint32_t kind)
 		[PG_EV_LISTEN] = "listen",	       [PG_EV_LISTEN_CLOSE] = "unlisten",
 		[PG_EV_RELEASE] = "release",	       [PG_EV_EXIT] = "exit",
 		[PG_EV_FORK] = "fork",		       [PG_EV_EXEC] = "exec",
+		[PG_EV_BIND_DENIED] = "bind_denied",
 	};
 
 	return kind < PG_EV_KIND_MAX && names[kind] ? names[kind] : "unknown";

@@ -4,6 +4,7 @@
  * the supervisor's lifecycle, and the control socket, in one epoll loop.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,9 +12,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "claims.h"
 #include "config.h"
 #include "control.h"
@@ -47,6 +52,7 @@ static struct guard {
 	int nrecent;
 	struct pg_watch ring_w;
 	struct pg_watch sig_w;
+	uint32_t denied[65536];	/* binds denied in the kernel, per port */
 	int shutdown_pending;
 	struct ctl_client *shutdown_client;
 	int exit_code;
@@ -420,6 +426,71 @@ static void guard_on_release(const struct pg_event *e)
 	guard_listen_state(&copy);
 }
 
+/* The process's start time in boot-clock ns, 0 if unknown. */
+static uint64_t guard_start_ns(uint32_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+	fclose(f);
+	for (i = 0; p && i < 20; i++) /* field 22 (starttime) is 20 fields after ')' */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1)
+		return 0;
+	return start * (1000000000ULL / sysconf(_SC_CLK_TCK));
+}
+
+/* on_rogue = kill: SIGKILL the binder, if the pid is still the process that bound. */
+static const char *guard_kill_binder(const struct pg_event *e)
+{
+	int fd = syscall(SYS_pidfd_open, e->tgid, 0);
+	uint64_t start;
+
+	if (fd < 0)
+		return "gone";
+	start = guard_start_ns(e->tgid); /* after the pidfd: the pid cannot change now */
+	if (e->tgid <= 1 || e->tgid == (uint32_t)getpid() || !start || start > e->ts_ns) {
+		close(fd);
+		return "not killed: the pid is no longer the binder";
+	}
+	if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0) {
+		close(fd);
+		return "kill failed";
+	}
+	close(fd);
+	return "killed";
+}
+
+static void guard_on_denied(const struct pg_event *e)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	json_object *ev = guard_kevent("bind_denied", e, owner ? owner->conf->name : NULL);
+	char path[64], exe[PATH_MAX], cg[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", e->tgid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = 0;
+	json_object_object_add(ev, "exe", n > 0 ? json_object_new_string(exe) : NULL);
+	json_object_object_add(ev, "cgroup", cg_of_pid(e->tgid, cg, sizeof(cg)) == 0
+						     ? json_object_new_string(cg) : NULL);
+	json_object_object_add(ev, "owner", owner ? json_object_new_string(owner->conf->name)
+						  : NULL);
+	G.denied[e->port]++;
+	if (config_port_policy(G.cfg, e->port) == PG_ROGUE_KILL)
+		json_object_object_add(ev, "action", json_object_new_string(guard_kill_binder(e)));
+	else
+		json_object_object_add(ev, "action", json_object_new_string("denied"));
+	guard_emit_json(ev);
+}
+
 static int guard_on_kevent(void *ctx, void *data, size_t size)
 {
 	const struct pg_event *e = data;
@@ -439,6 +510,9 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 		guard_resync("events lost");
 	}
 	switch (e->kind) {
+	case PG_EV_BIND_DENIED:
+		guard_on_denied(e);
+		break;
 	case PG_EV_BIND_ATTEMPT:
 		guard_on_bind_attempt(e);
 		break;
@@ -568,6 +642,12 @@ json_object *guard_status_json(void)
 	}
 	json_object_object_add(st, "services", svcs);
 	ports = report_ports(G.cfg, &G.claims, G.host_netns, guard_svc_of);
+	for (i = 0; i < (int)json_object_array_length(ports); i++) {
+		json_object *p = json_object_array_get_idx(ports, i);
+		int port = json_object_get_int(json_object_object_get(p, "port"));
+
+		json_object_object_add(p, "denied", json_object_new_int64(G.denied[port]));
+	}
 	healthy &= report_ports_ok(ports);
 	json_object_object_add(st, "ports", ports);
 	n = G.nrecent < GUARD_RECENT ? G.nrecent : GUARD_RECENT;
@@ -687,11 +767,76 @@ static int guard_signals(void)
 	return loop_add(&G.sig_w, EPOLLIN);
 }
 
-static uint64_t guard_owner_cgroup(int port)
+/* Depth of a cgroup path below the cgroup2 root (the root is 0). */
+static uint32_t guard_cg_level(const char *path)
+{
+	const char *p = path + strlen(cg_root());
+	uint32_t n = 0;
+
+	for (; *p; p++)
+		n += *p == '/';
+	return n;
+}
+
+static void guard_port_value(int port, struct pg_port *v)
 {
 	struct pg_service *s = supervise_by_port(port);
 
-	return s ? s->cgroup_id : 0;
+	if (s) {
+		v->owner_cgroup = s->cgroup_id;
+		v->owner_level = guard_cg_level(s->cgpath);
+	}
+	if (G.cfg->guarded[port] && G.cfg->mode == PG_MODE_ENFORCE &&
+	    config_port_policy(G.cfg, port) != PG_ROGUE_ALERT)
+		v->flags |= PG_PORT_DENY;
+}
+
+/* The `allow` rules of every service with a port, as kernel map entries. */
+static int guard_allow_rules(void)
+{
+	struct pg_allow_key keys[PG_MAX_SERVICES * PG_MAX_ALLOW];
+	__u32 vals[PG_MAX_SERVICES * PG_MAX_ALLOW];
+	char path[PATH_MAX];
+	struct stat st;
+	int i, k, n = 0;
+
+	for (i = 0; i < G.cfg->nsvc; i++) {
+		const struct pg_service_conf *sc = &G.cfg->svc[i];
+
+		for (k = 0; sc->port && k < sc->nallow; k++) {
+			const struct pg_allow *a = &sc->allow[k];
+			struct pg_allow_key *key = &keys[n];
+
+			memset(key, 0, sizeof(*key));
+			key->port = sc->port;
+			vals[n] = 0;
+			if (a->kind == PG_ALLOW_KIND_UID) {
+				key->kind = PG_ALLOW_UID;
+				key->value = a->uid;
+			} else if (a->kind == PG_ALLOW_KIND_CGROUP) {
+				snprintf(path, sizeof(path), "%s%s", cg_root(), a->path);
+				key->kind = PG_ALLOW_CGROUP;
+				key->value = cg_id(path);
+				if (!key->value) {
+					log_warnx("%s: allow cgroup:%s: no such cgroup (%s); the rule "
+						  "applies once it exists and the guard reloads",
+						  sc->name, a->path, path);
+					continue;
+				}
+			} else {
+				if (stat(a->path, &st) < 0) {
+					log_warn("%s: allow exe:%s", sc->name, a->path);
+					continue;
+				}
+				key->kind = PG_ALLOW_EXE;
+				key->value = st.st_ino;
+				/* the kernel's dev_t: MKDEV(major, minor) = major << 20 | minor */
+				vals[n] = major(st.st_dev) << 20 | minor(st.st_dev);
+			}
+			n++;
+		}
+	}
+	return loader_set_allow(&G.L, keys, vals, n);
 }
 
 int guard_run(struct pg_config *cfg, int ready_fd)
@@ -720,8 +865,8 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	err = supervise_init(cfg, guard_on_service);
 	if (err)
 		goto out;
-	if ((err = loader_set_ports(&G.L, cfg, guard_owner_cgroup))) {
-		log_warnx("cannot fill the port map: %s", strerror(-err));
+	if ((err = loader_set_ports(&G.L, cfg, guard_port_value)) || (err = guard_allow_rules())) {
+		log_warnx("cannot fill the port maps: %s", strerror(-err));
 		goto out;
 	}
 	G.host_netns = report_netns_cookie();

@@ -104,7 +104,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ct
 }
 
 int loader_set_ports(struct loader *L, const struct pg_config *c,
-		     uint64_t (*owner_cgroup)(int port))
+		     void (*fill)(int port, struct pg_port *v))
 {
 	int fd = bpf_map__fd(L->skel->maps.ports);
 	__u32 key, next, *prev = NULL;
@@ -126,10 +126,32 @@ int loader_set_ports(struct loader *L, const struct pg_config *c,
 		memset(&v, 0, sizeof(v));
 		v.flags = (c->guarded[p] ? PG_PORT_GUARDED : 0) |
 			  (c->protected_[p] ? PG_PORT_PROTECTED : 0);
-		v.owner_cgroup = owner_cgroup ? owner_cgroup(p) : 0;
+		if (fill)
+			fill(p, &v);
 		key = p;
 		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
 			return -errno;
+	}
+	return 0;
+}
+
+int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __u32 *vals, int n)
+{
+	int fd = bpf_map__fd(L->skel->maps.allow), i, j;
+	struct pg_allow_key key, next, *prev = NULL;
+
+	for (i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &vals[i], BPF_ANY) < 0)
+			return -errno;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		for (j = 0; j < n && memcmp(&keys[j], &next, sizeof(next)); j++)
+			;
+		if (j == n) {
+			bpf_map_delete_elem(fd, &key);
+			prev = NULL;
+		}
 	}
 	return 0;
 }
