@@ -1,0 +1,115 @@
+"""End-to-end tests of enforcement (issue 4): the kernel denies rogue binds on
+guarded ports with EPERM, the owner binds, allow rules and the kill policy
+work, observe mode denies nothing."""
+import errno
+import os
+import subprocess
+import sys
+
+from pgtest import BASE, GuardTest, pid_alive, wait_for
+
+WEB = BASE + 0
+RESERVED = BASE + 10
+
+BINDER = ("import socket, sys, time\n"
+          "fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
+          "typ = socket.SOCK_DGRAM if sys.argv[3] == 'udp' else socket.SOCK_STREAM\n"
+          "s = socket.socket(fam, typ)\n"
+          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+          "if sys.argv[4] == '1': s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+          "try:\n    s.bind((sys.argv[1], int(sys.argv[2])))\n    print('ok', flush=True)\n"
+          "except OSError as e:\n    print(e.errno, flush=True)\n"
+          "if len(sys.argv) > 5: time.sleep(float(sys.argv[5]))\n")
+
+
+def http(name, port, more="", extra=""):
+    return ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s %s\nport = %d\n"
+            "health = /health\nstop_timeout = 1s\n%s\n" % (name, port, name, extra, port, more))
+
+
+class EnforceTest(GuardTest):
+    def enforce(self, guard_extra="", services=None):
+        g = self.guard(guard_extra=guard_extra, services=services or http(
+            "web", WEB, extra="--reuseport"))
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        return g.start()
+
+    def bind(self, addr, port, proto="tcp", reuseport=False, uid=None, sleep=None):
+        cmd = [sys.executable, "-c", BINDER, addr, str(port), proto, "1" if reuseport else "0"]
+        if sleep:
+            cmd.append(str(sleep))
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def test_rogue_binds_get_eperm_v4_v6_tcp_udp(self):
+        g = self.enforce()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        eperm = str(errno.EPERM)
+        cases = [("0.0.0.0", WEB, "tcp"), ("::", WEB, "tcp"), ("127.0.0.1", WEB, "udp"),
+                 ("::1", WEB, "udp"), ("0.0.0.0", RESERVED, "tcp"), ("::", RESERVED, "udp")]
+        for addr, port, proto in cases:
+            self.assertEqual(self.bind(addr, port, proto, uid=65534), eperm,
+                             (addr, port, proto))
+        denied = g.events("bind_denied")
+        wait_for(lambda: len(g.events("bind_denied")) == len(cases), 10, "every denial")
+        denied = g.events("bind_denied")
+        self.assertEqual(sorted((e["port"], e["proto"], e["addr"]) for e in denied),
+                         sorted((p, pr, a) for a, p, pr in cases))
+        for e in denied:
+            self.assertEqual(e["uid"], 65534)
+            self.assertEqual(e["action"], "denied")
+            self.assertTrue(e["exe"].endswith(os.path.basename(os.path.realpath(
+                sys.executable))) or "python" in e["exe"], e)
+        self.assertEqual(denied[0]["owner"], "web")
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["denied"], 4)
+        self.assertEqual(ports[WEB]["state"], "owned")
+
+    def test_reuseport_hijack_by_the_owners_uid_is_denied(self):
+        g = self.enforce()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        # Same uid (root) as the owner and SO_REUSEPORT: the kernel alone would share.
+        self.assertEqual(self.bind("0.0.0.0", WEB, reuseport=True), str(errno.EPERM))
+        wait_for(lambda: g.events("bind_denied"), 10, "the denial")
+        self.assertTrue(g.events("bind_denied")[0]["reuseport"])
+
+    def test_owner_restart_binds_fine(self):
+        g = self.enforce()
+        old = g.service("web")["pid"]
+        g.cli("restart", check=0)
+        self.assertNotEqual(g.service("web")["pid"], old)
+        self.assertEqual(g.events("bind_denied"), [])
+
+    def test_allow_rules(self):
+        g = self.enforce(services=http("web", WEB, "allow = uid:65534, exe:/usr/bin/true\n"))
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        self.assertEqual(self.bind("127.0.0.1", WEB, "udp", uid=65534), "ok")
+        self.assertEqual(self.bind("127.0.0.1", WEB, "udp", uid=65533), str(errno.EPERM))
+        # exe: allow one program by its inode: python is not it
+        self.assertEqual(self.bind("127.0.0.1", WEB, "udp"), str(errno.EPERM))
+
+    def test_kill_policy_ends_the_binder(self):
+        g = self.enforce(guard_extra="on_rogue = kill\n")
+        p = subprocess.Popen([sys.executable, "-c", BINDER, "0.0.0.0", str(RESERVED), "tcp",
+                              "0", "30"], stdout=subprocess.PIPE, text=True)
+        out = p.stdout.read().strip()  # the SIGKILL may come before it prints EPERM
+        self.assertIn(out, ("", str(errno.EPERM)))
+        self.assertEqual(p.wait(10), -9)
+        wait_for(lambda: g.events("bind_denied"), 10, "the denial")
+        self.assertEqual(g.events("bind_denied")[0]["action"], "killed")
+
+    def test_alert_policy_and_observe_mode_deny_nothing(self):
+        g = self.guard(services=http("web", WEB))  # mode = observe
+        g.start()
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
+        self.assertEqual(g.events("bind_denied"), [])
+        wait_for(lambda: g.events("rogue_bind"), 10, "the alert")
+        g.cli("shutdown", check=0)
+        g.proc.wait(10)
+        g2 = self.enforce(guard_extra="on_rogue = alert\n")
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
+        self.assertEqual(g2.events("bind_denied"), [])
