@@ -82,7 +82,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[9];
+	int guard_keys[10];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -559,8 +559,13 @@ static int config_guard_on_rogue(struct config_ctx *ctx, const char *key, const 
 	return 0;
 }
 
+static int config_guard_bpffs(struct config_ctx *ctx, const char *key, const char *value)
+{
+	return config_set_path_max(ctx, &ctx->c->bpffs, key, value, CONFIG_PATH_MAX);
+}
+
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
-       GK_RING_BUFFER_KB, GK_ON_ROGUE };
+       GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -572,6 +577,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_LOG_DIR] = { "log_dir", config_guard_log_dir },
 	[GK_RING_BUFFER_KB] = { "ring_buffer_kb", config_guard_ring_buffer_kb },
 	[GK_ON_ROGUE] = { "on_rogue", config_guard_on_rogue },
+	[GK_BPFFS] = { "bpffs", config_guard_bpffs },
 };
 
 /* [service:NAME] */
@@ -1144,6 +1150,8 @@ static void config_finish(struct config_ctx *ctx)
 	config_default_path(ctx, &c->control, "/run/portguard/%s.sock");
 	config_default_path(ctx, &c->state_dir, "/var/lib/portguard/%s");
 	config_default_path(ctx, &c->log_dir, "/var/log/portguard/%s");
+	if (!c->bpffs && !(c->bpffs = strdup("/sys/fs/bpf")))
+		config_oom(ctx);
 
 	qsort(c->svc, c->nsvc, sizeof(c->svc[0]), config_svc_cmp);
 }
@@ -1238,6 +1246,7 @@ void config_free(struct pg_config *c)
 	free(c->control);
 	free(c->state_dir);
 	free(c->log_dir);
+	free(c->bpffs);
 	free(c);
 }
 

@@ -672,8 +672,14 @@ static json_object *guard_error(const char *msg)
 
 static void guard_shutdown_done(void *arg)
 {
+	int err;
+
 	(void)arg;
 	supervise_remove_cgroups();
+	err = loader_remove_pins(G.cfg->bpffs, G.cfg->name);
+	if (err)
+		log_warnx("cannot remove the pins in %s/portguard/%s: %s", G.cfg->bpffs,
+			  G.cfg->name, strerror(-err));
 	if (G.shutdown_client) {
 		json_object *o = json_object_new_object();
 
@@ -852,7 +858,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		goto out;
 	if ((err = guard_signals()))
 		goto out;
-	err = loader_open(&G.L, cfg->ring_buffer_kb, guard_on_kevent, NULL, why, sizeof(why));
+	err = loader_open(&G.L, cfg->ring_buffer_kb, cfg->bpffs, cfg->name, guard_on_kevent, NULL, why, sizeof(why));
 	if (err) {
 		log_warnx("%s", why);
 		goto out;
@@ -870,6 +876,10 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		goto out;
 	}
 	G.host_netns = report_netns_cookie();
+	if (G.L.reused)
+		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "
+			 "no gap; reading what happened meanwhile");
+	loader_consume(&G.L); /* the backlog while no guard ran, journaled in order */
 	/* Attached first, then seeded: nothing falls between the two. */
 	guard_resync("start");
 	for (i = 0; i < supervise_count(); i++) {

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -25,23 +29,133 @@ static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 	return vfprintf(stderr, fmt, ap);
 }
 
-static int loader_attach_cg(struct loader *L, struct bpf_program *p, char *why, size_t len)
-{
-	struct bpf_link *l = bpf_program__attach_cgroup(p, L->cg_fd);
+#define BPF_FS_MAGIC_ 0xcafe4a11
 
-	if (!l) {
-		snprintf(why, len, "cannot attach %s to the cgroup v2 root %s: %s",
-			 bpf_program__name(p), cg_root(), strerror(errno));
+static int loader_mkdirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX], *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		char c = *p;
+
+		*p = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		if (!c)
+			return 0;
+		*p = c;
+	}
+}
+
+/* <bpffs>/portguard/<name>, with '.' (which bpffs refuses in names) as '_'. */
+static void loader_pin_dir(char *buf, size_t len, const char *bpffs, const char *name)
+{
+	char *p;
+
+	snprintf(buf, len, "%s/portguard/", bpffs);
+	p = buf + strlen(buf);
+	snprintf(p, len - (p - buf), "%s", name);
+	for (; *p; p++)
+		if (*p == '.')
+			*p = '_';
+}
+
+/* bpffs at `dir`, mounted by us if it is not; the marker directory says we did. */
+static int loader_bpffs(const char *dir, char *why, size_t len)
+{
+	struct statfs sf;
+	char marker[PATH_MAX];
+
+	if (statfs(dir, &sf) == 0 && sf.f_type == BPF_FS_MAGIC_)
+		return 0;
+	if (loader_mkdirs(dir, 0700) < 0 || mount("bpf", dir, "bpf", 0, "mode=0700") < 0) {
+		snprintf(why, len, "cannot mount bpffs at %s: %s (mount -t bpf bpf %s)", dir,
+			 strerror(errno), dir);
 		return -errno;
 	}
-	L->cg_links[L->ncg_links++] = l;
+	snprintf(marker, sizeof(marker), "%s/portguard_mounted", dir);
+	mkdir(marker, 0700);
 	return 0;
 }
 
-int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ctx, char *why,
-		size_t len)
+static const struct {
+	const char *name;
+	int cgroup; /* attached at the cgroup root: the link can swap programs */
+} loader_progs[] = {
+	{ "pg_bind4", 1 },	   { "pg_bind6", 1 },	 { "pg_post_bind4", 1 },
+	{ "pg_post_bind6", 1 },	   { "pg_sock_release", 1 }, { "pg_sockops", 1 },
+	{ "pg_sock_state", 0 },	   { "pg_fork", 0 },	     { "pg_exec", 0 },
+	{ "pg_exit", 0 },
+};
+
+static const char *const loader_pinned_maps[] = { "ports", "allow",  "socks",   "procs",
+						  "autobind", "events", "counters" };
+
+/* A pinned ring buffer of another size cannot be reused: drop its pin. */
+static void loader_check_ring(struct loader *L, uint32_t bytes)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 ilen = sizeof(info);
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/events", L->pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 && info.max_entries != bytes) {
+		log_warnx("ring_buffer_kb changed: a new ring buffer replaces the pinned one");
+		unlink(path);
+	}
+	close(fd);
+}
+
+static int loader_attach(struct loader *L, struct bpf_program *p, int cgroup, char *why,
+			 size_t len)
+{
+	char path[PATH_MAX];
+	struct bpf_link *l, *old;
+
+	snprintf(path, sizeof(path), "%s/link_%s", L->pin_dir, bpf_program__name(p));
+	old = bpf_link__open(path);
+	if (old && cgroup) {
+		/* The earlier guard's attachment: swap the program in, atomically. */
+		if (bpf_link__update_program(old, p) == 0) {
+			L->links[L->nlinks++] = old;
+			L->reused = 1;
+			return 0;
+		}
+		bpf_link__unpin(old);
+		bpf_link__destroy(old);
+		old = NULL;
+	}
+	l = cgroup ? bpf_program__attach_cgroup(p, L->cg_fd) : bpf_program__attach(p);
+	if (!l) {
+		snprintf(why, len, "cannot attach %s: %s", bpf_program__name(p), strerror(errno));
+		bpf_link__destroy(old);
+		return -errno;
+	}
+	if (old) { /* a tracepoint: the new one is on, the old one goes */
+		bpf_link__unpin(old);
+		bpf_link__destroy(old);
+	}
+	L->links[L->nlinks++] = l;
+	if (bpf_link__pin(l, path) < 0) {
+		snprintf(why, len, "cannot pin %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const char *name,
+		loader_event_fn fn, void *ctx, char *why, size_t len)
 {
 	struct portguard_bpf *skel;
+	char path[PATH_MAX];
+	size_t i;
 	int err;
 
 	memset(L, 0, sizeof(*L));
@@ -72,6 +186,24 @@ int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ct
 	}
 	L->skel = skel;
 	bpf_map__set_max_entries(skel->maps.events, ring_kb * 1024);
+	if (geteuid() == 0) { /* without root the load below explains what is missing */
+		if ((err = loader_bpffs(bpffs, why, len)))
+			return err;
+		loader_pin_dir(L->pin_dir, sizeof(L->pin_dir), bpffs, name);
+		if ((err = loader_mkdirs(L->pin_dir, 0700))) {
+			snprintf(why, len, "cannot make %s: %s", L->pin_dir, strerror(-err));
+			return err;
+		}
+		loader_check_ring(L, ring_kb * 1024);
+		for (i = 0; i < sizeof(loader_pinned_maps) / sizeof(loader_pinned_maps[0]); i++) {
+			struct bpf_map *m = bpf_object__find_map_by_name(skel->obj,
+									  loader_pinned_maps[i]);
+
+			snprintf(path, sizeof(path), "%s/%s", L->pin_dir, loader_pinned_maps[i]);
+			if (m && bpf_map__set_pin_path(m, path))
+				return -EINVAL;
+		}
+	}
 	err = portguard_bpf__load(skel);
 	if (err) {
 		if (err == -EPERM || err == -EACCES)
@@ -82,23 +214,46 @@ int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ct
 				 "for the verifier log)", strerror(-err));
 		return err;
 	}
-	if ((err = loader_attach_cg(L, skel->progs.pg_bind4, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_bind6, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_post_bind4, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_post_bind6, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_sock_release, why, len)) ||
-	    (err = loader_attach_cg(L, skel->progs.pg_sockops, why, len)))
-		return err;
-	err = portguard_bpf__attach(skel); /* the raw tracepoints */
-	if (err) {
-		snprintf(why, len, "cannot attach the raw tracepoints: %s", strerror(-err));
-		return err;
+	for (i = 0; i < sizeof(loader_progs) / sizeof(loader_progs[0]); i++) {
+		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj,
+									 loader_progs[i].name);
+
+		if (!p || (err = loader_attach(L, p, loader_progs[i].cgroup, why, len)))
+			return p ? err : -ENOENT;
 	}
 	L->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), fn, ctx, NULL);
 	if (!L->rb) {
 		err = -errno;
 		snprintf(why, len, "cannot open the BPF ring buffer: %s", strerror(errno));
 		return err;
+	}
+	return 0;
+}
+
+int loader_remove_pins(const char *bpffs, const char *name)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 256];
+	struct dirent *d;
+	DIR *dp;
+
+	loader_pin_dir(dir, sizeof(dir), bpffs, name);
+	dp = opendir(dir);
+	if (!dp)
+		return errno == ENOENT ? 0 : -errno;
+	while ((d = readdir(dp))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		unlink(path); /* the last reference to a link: its program detaches */
+	}
+	closedir(dp);
+	if (rmdir(dir) < 0)
+		return -errno;
+	snprintf(dir, sizeof(dir), "%s/portguard", bpffs);
+	if (rmdir(dir) == 0) { /* no other instance: undo our mount, if it was ours */
+		snprintf(path, sizeof(path), "%s/portguard_mounted", bpffs);
+		if (rmdir(path) == 0)
+			umount2(bpffs, MNT_DETACH);
 	}
 	return 0;
 }
@@ -220,8 +375,8 @@ void loader_close(struct loader *L)
 {
 	int i;
 
-	for (i = 0; i < L->ncg_links; i++)
-		bpf_link__destroy(L->cg_links[i]);
+	for (i = 0; i < L->nlinks; i++)
+		bpf_link__destroy(L->links[i]); /* pinned: they stay attached */
 	ring_buffer__free(L->rb);
 	portguard_bpf__destroy(L->skel);
 	if (L->cg_fd >= 0)

@@ -13,22 +13,30 @@ struct bpf_link;
 
 typedef int (*loader_event_fn)(void *ctx, void *data, size_t size);
 
+#include <limits.h>
+
 struct loader {
 	struct portguard_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *cg_links[8]; /* the cgroup attachments */
-	int ncg_links;
+	struct bpf_link *links[16]; /* every attachment, pinned in pin_dir */
+	int nlinks;
 	int cg_fd;
+	char pin_dir[PATH_MAX - 256]; /* <bpffs>/portguard/<name> */
+	int reused;		    /* pinned maps and links of an earlier guard were reused */
 };
 
 /*
  * Check the host (BTF, cgroup v2, BPF permission), load and attach every
  * program at the cgroup v2 root, and open the ring buffer (ring_kb KiB) with `fn`.
+ * Maps and links are pinned in <bpffs>/portguard/<name>/ (bpffs is mounted
+ * there first if it is not): when the guard exits or dies, the programs stay
+ * attached and enforcement stays on; the next loader_open reuses the pinned
+ * maps and swaps its programs into the pinned cgroup links (no gap).
  * On failure returns -errno after writing one line saying what is missing
  * and what would fix it into why[len].
  */
-int loader_open(struct loader *L, uint32_t ring_kb, loader_event_fn fn, void *ctx, char *why,
-		size_t len);
+int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const char *name,
+		loader_event_fn fn, void *ctx, char *why, size_t len);
 /*
  * Make the `ports` map hold exactly the guarded and protected ports of c,
  * each value filled by fill(port, &v), and the `allow` map exactly keys[n]
@@ -51,6 +59,10 @@ int loader_ring_fd(struct loader *L);
 int loader_consume(struct loader *L);
 /* Per-kind counters summed over CPUs. */
 int loader_counters(struct loader *L, uint64_t lost[PG_EV_KIND_MAX], uint64_t sent[PG_EV_KIND_MAX]);
+/* Free what this process holds; the pinned programs stay attached. */
 void loader_close(struct loader *L);
+/* shutdown: unpin everything of instance `name` (the programs detach) and
+ * unmount bpffs if portguard mounted it and nothing else is pinned there. */
+int loader_remove_pins(const char *bpffs, const char *name);
 
 #endif

@@ -22,6 +22,7 @@
 #include "control.h"
 #include "diag.h"
 #include "guard.h"
+#include "loader.h"
 #include "log.h"
 #include "loop.h"
 #include "report.h"
@@ -503,6 +504,8 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 	supervise_stop_all(shutdown_local_done, NULL);
 	rc = loop_run() ? 1 : 0;
 	supervise_cleanup();
+	if (loader_remove_pins(c->bpffs, c->name) < 0)
+		rc = 1;
 	printf("instance %s: no guard was running; every service stopped\n", c->name);
 	config_free(c);
 	return rc;

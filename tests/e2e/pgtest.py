@@ -74,11 +74,13 @@ class Guard:
         self.logs = os.path.join(self.dir, "log")
         self.proc = None
         self.stderr_path = os.path.join(self.dir, "guard.stderr")
+        self.bpffs = os.path.join(self.dir, "bpffs")  # its own: no mount left on /sys/fs/bpf
         with open(self.conf, "w") as f:
             f.write("[guard]\nname = %s\nports = %d-%d\nprotected = %d\nmode = observe\n"
-                    "control = %s\nstate_dir = %s\nlog_dir = %s\n%s\n%s" % (
+                    "control = %s\nstate_dir = %s\nlog_dir = %s\nbpffs = %s\n%s\n%s" % (
                         name, BASE, BASE + 89, BASE + 99, self.control, self.state,
-                        self.logs, guard_extra, services.replace("@DEMO@", PG_DEMO).replace("@DIR@", self.dir)))
+                        self.logs, self.bpffs, guard_extra,
+                        services.replace("@DEMO@", PG_DEMO).replace("@DIR@", self.dir)))
 
     def cli(self, *args, check=None):
         r = subprocess.run([PORTGUARD, *args, "-c", self.conf], capture_output=True,
@@ -165,6 +167,11 @@ class Guard:
                         break
                     except OSError:
                         time.sleep(0.02)
+        if os.path.ismount(self.bpffs):  # last resort: unpin (programs detach), unmount
+            pins = os.path.join(self.bpffs, "portguard", self.name)
+            for f in os.listdir(pins) if os.path.isdir(pins) else []:
+                os.unlink(os.path.join(pins, f))
+            subprocess.run(["umount", "-l", self.bpffs])
         if hasattr(self, "err"):
             self.err.close()
         shutil.rmtree(self.dir, ignore_errors=True)

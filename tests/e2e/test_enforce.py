@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pgtest
 from pgtest import BASE, GuardTest, pid_alive, wait_for
 
 WEB = BASE + 0
@@ -27,7 +28,7 @@ def http(name, port, more="", extra=""):
             "health = /health\nstop_timeout = 1s\n%s\n" % (name, port, name, extra, port, more))
 
 
-class EnforceTest(GuardTest):
+class EnforceBase(GuardTest):
     def enforce(self, guard_extra="", services=None):
         g = self.guard(guard_extra=guard_extra, services=services or http(
             "web", WEB, extra="--reuseport"))
@@ -45,6 +46,9 @@ class EnforceTest(GuardTest):
             cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
         return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
 
+
+
+class EnforceTest(EnforceBase):
     def test_rogue_binds_get_eperm_v4_v6_tcp_udp(self):
         g = self.enforce()
         wait_for(lambda: g.service("web")["listening"], 10, "web listening")
@@ -113,3 +117,29 @@ class EnforceTest(GuardTest):
         g2 = self.enforce(guard_extra="on_rogue = alert\n")
         self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
         self.assertEqual(g2.events("bind_denied"), [])
+
+
+def attached(name="pg_bind4"):
+    out = subprocess.run(["bpftool", "cgroup", "show", pgtest.cg_root()], capture_output=True,
+                         text=True).stdout
+    return sum(1 for line in out.splitlines() if line.split()[-1:] == [name])
+
+
+class NoGapTest(EnforceBase):
+    def test_kill9_keeps_enforcement_and_the_next_run_picks_it_up(self):
+        n0 = attached()
+        g = self.enforce()
+        self.assertEqual(attached(), n0 + 1)
+        g.kill9()
+        # No guard: the kernel still says no, and remembers it.
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), str(errno.EPERM))
+        g.start()
+        self.assertIn("reused the pinned", g.stderr())
+        wait_for(lambda: g.events("bind_denied"), 10, "the denial made while no guard ran")
+        self.assertEqual(g.events("bind_denied")[0]["port"], RESERVED)
+        self.assertEqual(attached(), n0 + 1)  # swapped in place, not attached twice
+        g.cli("shutdown", check=0)
+        g.proc.wait(10)
+        self.assertEqual(attached(), n0)
+        self.assertFalse(os.path.ismount(g.bpffs))
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
