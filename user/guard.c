@@ -31,6 +31,7 @@
 #include "report.h"
 #include "restart.h"
 #include "supervise.h"
+#include "sysctl.h"
 
 #define GUARD_RECENT 32
 
@@ -676,6 +677,7 @@ static void guard_shutdown_done(void *arg)
 
 	(void)arg;
 	supervise_remove_cgroups();
+	sysctl_unreserve_ports(G.cfg);
 	err = loader_remove_pins(G.cfg->bpffs, G.cfg->name);
 	if (err)
 		log_warnx("cannot remove the pins in %s/portguard/%s: %s", G.cfg->bpffs,
@@ -880,6 +882,8 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "
 			 "no gap; reading what happened meanwhile");
 	loader_consume(&G.L); /* the backlog while no guard ran, journaled in order */
+	if (cfg->mode == PG_MODE_ENFORCE)
+		sysctl_reserve_ports(cfg);
 	/* Attached first, then seeded: nothing falls between the two. */
 	guard_resync("start");
 	for (i = 0; i < supervise_count(); i++) {

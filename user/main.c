@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "report.h"
 #include "supervise.h"
+#include "sysctl.h"
 
 /* Exit codes: 0 ok, 1 degraded or failed, 2 usage or config error, 3 no guard running. */
 #define EX_DEGRADED 1
@@ -506,6 +507,7 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 	supervise_cleanup();
 	if (loader_remove_pins(c->bpffs, c->name) < 0)
 		rc = 1;
+	sysctl_unreserve_ports(c);
 	printf("instance %s: no guard was running; every service stopped\n", c->name);
 	config_free(c);
 	return rc;

@@ -90,9 +90,9 @@ class Guard:
                                  % (" ".join(args), r.returncode, check, r.stdout, r.stderr))
         return r
 
-    def start(self, wait_running=True):
+    def start(self, wait_running=True, prefix=()):
         self.err = open(self.stderr_path, "a")
-        self.proc = subprocess.Popen([PORTGUARD, "run", "-c", self.conf], stdout=self.err,
+        self.proc = subprocess.Popen([*prefix, PORTGUARD, "run", "-c", self.conf], stdout=self.err,
                                      stderr=self.err, start_new_session=True)
         wait_for(lambda: self.proc.poll() is not None or
                  self.cli("status", "--json").returncode != 3, 20, "the guard to answer")

@@ -143,3 +143,33 @@ class NoGapTest(EnforceBase):
         self.assertEqual(attached(), n0)
         self.assertFalse(os.path.ismount(g.bpffs))
         self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
+
+
+class ReservedPortsTest(EnforceBase):
+    def test_guarded_ports_in_the_ephemeral_range_are_reserved_then_released(self):
+        ns = self.netns()
+        ex = ["ip", "netns", "exec", ns]
+        sysctl = lambda *a: subprocess.run(ex + ["sysctl", *a], capture_output=True,
+                                           text=True, check=True).stdout.strip()
+        # 80-89 guarded (the fixture guards BASE..BASE+89), 90-95 not
+        sysctl("-qw", "net.ipv4.ip_local_port_range=%d %d" % (BASE + 80, BASE + 95))
+        sysctl("-qw", "net.ipv4.ip_local_reserved_ports=%d" % (BASE + 85))  # someone else's
+        g = self.guard(services=http("web", WEB))
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        g.start(prefix=["nsenter", "--net=/run/netns/" + ns])
+        self.assertEqual(sysctl("-n", "net.ipv4.ip_local_reserved_ports"),
+                         "%d-%d" % (BASE + 80, BASE + 89))
+        self.assertIn("reserved them", g.stderr())
+        # listen() without bind() in that namespace: never a guarded port
+        out = subprocess.run(ex + [sys.executable, "-c", "import socket\nfor i in range(5):\n"
+                                   "    s = socket.socket(); s.listen(); print(s.getsockname()[1])"],
+                             capture_output=True, text=True)
+        ports = [int(x) for x in out.stdout.split()]
+        self.assertEqual(len(ports), 5, out.stderr)
+        self.assertTrue(all(p >= BASE + 90 for p in ports), ports)
+        g.cli("shutdown", check=0)
+        g.proc.wait(10)
+        self.assertEqual(sysctl("-n", "net.ipv4.ip_local_reserved_ports"), str(BASE + 85))
