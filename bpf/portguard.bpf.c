@@ -427,7 +427,7 @@ int pg_sockops(struct bpf_sock_ops *skops)
 {
 	struct pg_sock s = {};
 	struct bpf_sock *sk;
-	struct pg_task *t;
+	struct pg_task *tp, task, *t = &task;
 	struct pg_event *e;
 	__u64 cookie, key;
 	__u32 port;
@@ -438,9 +438,10 @@ int pg_sockops(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 1;
 	key = (__u64)sk;
-	t = bpf_map_lookup_elem(&autobind, &key);
-	if (!t)
+	tp = bpf_map_lookup_elem(&autobind, &key);
+	if (!tp)
 		return 1; /* bound before listen: post_bind and the tracepoint saw it */
+	__builtin_memcpy(&task, tp, sizeof(task)); /* the LRU slot may be reused once deleted */
 	port = skops->local_port;
 	if (!port_lookup(port)) {
 		bpf_map_delete_elem(&autobind, &key);

@@ -83,7 +83,7 @@ int claim_add_holder(struct claim *c, const struct claim_holder *h)
 	return 0;
 }
 
-static int claim_drop_holder(struct claim *c, uint32_t pid)
+int claims_drop_holder(struct claim *c, uint32_t pid)
 {
 	int i;
 
@@ -100,7 +100,7 @@ int claims_drop_pid(struct claims *t, uint32_t pid)
 	int i, n = 0;
 
 	for (i = 0; i < t->n; i++)
-		n += claim_drop_holder(&t->v[i], pid);
+		n += claims_drop_holder(&t->v[i], pid);
 	return n;
 }
 

@@ -50,6 +50,8 @@ void claims_free(struct claims *t);
 /* Add (or refresh) a holder; returns 0, or -ENOSPC when full. */
 int claim_add_holder(struct claim *c, const struct claim_holder *h);
 int claim_has_holder(const struct claim *c, uint32_t pid);
+/* Drop one holder; returns 1 when it was there. */
+int claims_drop_holder(struct claim *c, uint32_t pid);
 /* A process exited: drop it from every claim. Returns the claims changed. */
 int claims_drop_pid(struct claims *t, uint32_t pid);
 /* A process forked: the child holds what the parent holds. Returns claims changed. */

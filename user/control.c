@@ -14,7 +14,12 @@
 #include "control.h"
 #include "log.h"
 
+#define CTL_MAX_CLIENTS 64
+#define CTL_MAX_QUEUED (64 << 20)
+
 static struct pg_watch ctl_w = { .fd = -1 };
+static int ctl_nclients;
+static int ctl_reserve_fd = -1; /* given up to accept-and-close when out of fds */
 static ctl_handler_fn ctl_handler;
 static struct ctl_client *ctl_clients;
 static char ctl_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -49,8 +54,11 @@ void control_drop(struct ctl_client *c)
 {
 	struct ctl_client **pp;
 
+	if (c->w.fd < 0)
+		return; /* already dropped */
 	if (c->on_close)
 		c->on_close(c);
+	c->on_close = NULL;
 	for (pp = &ctl_clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -58,19 +66,68 @@ void control_drop(struct ctl_client *c)
 		}
 	loop_del(&c->w);
 	close(c->w.fd);
-	free(c);
+	c->w.fd = -1;
+	free(c->out);
+	c->out = NULL;
+	ctl_nclients--;
+	loop_defer_free(c); /* an event for it may still be pending in this batch */
+}
+
+static int control_flush(struct ctl_client *c)
+{
+	ssize_t n;
+
+	while (c->outlen) {
+		n = write(c->w.fd, c->out, c->outlen);
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		memmove(c->out, c->out + n, c->outlen - n);
+		c->outlen -= n;
+	}
+	return 0;
+}
+
+static void control_want_out(struct ctl_client *c, int on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
+				  .data.ptr = &c->w };
+
+	loop_mod(&c->w, ev.events);
+}
+
+void control_finish(struct ctl_client *c)
+{
+	if (!c->outlen) {
+		control_drop(c);
+		return;
+	}
+	c->close_after = 1;
 }
 
 int control_reply(struct ctl_client *c, json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	struct iovec iov[2] = { { (void *)s, strlen(s) }, { "\n", 1 } };
-	ssize_t want = iov[0].iov_len + 1, n;
+	size_t len = strlen(s);
+	char *nb;
+	int err;
 
-	n = writev(c->w.fd, iov, 2);
-	if (n == want)
-		return 0;
-	return n < 0 ? -errno : -EAGAIN; /* a partial line: the client is too slow */
+	if (c->w.fd < 0)
+		return -EPIPE;
+	if (c->outlen + len + 1 > CTL_MAX_QUEUED)
+		return -ENOBUFS;
+	nb = realloc(c->out, c->outlen + len + 1);
+	if (!nb)
+		return -ENOMEM;
+	c->out = nb;
+	memcpy(c->out + c->outlen, s, len);
+	c->out[c->outlen + len] = '\n';
+	c->outlen += len + 1;
+	err = control_flush(c);
+	if (err)
+		return err;
+	if (c->outlen)
+		control_want_out(c, 1);
+	return 0;
 }
 
 static void control_read(struct pg_watch *w, uint32_t events)
@@ -80,10 +137,25 @@ static void control_read(struct pg_watch *w, uint32_t events)
 	char *nl;
 	ssize_t n;
 
+	if (events & EPOLLOUT) {
+		if (control_flush(c) < 0) {
+			control_drop(c);
+			return;
+		}
+		if (!c->outlen) {
+			control_want_out(c, 0);
+			if (c->close_after) {
+				control_drop(c);
+				return;
+			}
+		}
+	}
 	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN)) {
 		control_drop(c);
 		return;
 	}
+	if (!(events & EPOLLIN))
+		return;
 	n = read(w->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
 	if (n <= 0) {
 		if (n < 0 && errno == EAGAIN)
@@ -91,8 +163,8 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		control_drop(c);
 		return;
 	}
-	if (c->follow)
-		return; /* followers send nothing more */
+	if (c->follow || c->busy)
+		return; /* one request per connection */
 	c->len += n;
 	c->buf[c->len] = 0;
 	nl = strchr(c->buf, '\n');
@@ -119,8 +191,9 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		control_drop(c);
 		return;
 	}
+	c->busy = 1;
 	if (ctl_handler(c, req) == 0)
-		control_drop(c);
+		control_finish(c);
 	json_object_put(req);
 }
 
@@ -133,8 +206,22 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 
 	(void)events;
 	fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && ctl_reserve_fd >= 0) {
+		/* out of fds: take the one in reserve to refuse this client, not spin */
+		close(ctl_reserve_fd);
+		fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		ctl_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		log_warnx("control: out of file descriptors; a client was refused");
+		return;
+	}
 	if (fd < 0)
 		return;
+	if (ctl_nclients >= CTL_MAX_CLIENTS) {
+		close(fd);
+		return;
+	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
@@ -156,6 +243,7 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 	}
 	c->next = ctl_clients;
 	ctl_clients = c;
+	ctl_nclients++;
 }
 
 int control_open(const char *path, ctl_handler_fn fn)
@@ -193,6 +281,8 @@ int control_open(const char *path, ctl_handler_fn fn)
 	}
 	ctl_w.fd = fd;
 	ctl_w.cb = control_accept;
+	if (ctl_reserve_fd < 0)
+		ctl_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl_handler = fn;
 	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
 	return loop_add(&ctl_w, EPOLLIN);

@@ -19,6 +19,10 @@ struct ctl_client {
 	uid_t uid;
 	pid_t pid;
 	int follow;
+	int busy;		/* a request is being answered: further input is ignored */
+	int close_after;	/* drop once the output buffer is flushed */
+	char *out;		/* what the socket did not take yet */
+	size_t outlen;
 	void (*on_close)(struct ctl_client *c); /* called once, when it is dropped */
 	size_t len;
 	char buf[4096];
@@ -31,9 +35,14 @@ typedef int (*ctl_handler_fn)(struct ctl_client *c, json_object *req);
 /* Refuses with -EADDRINUSE when a live daemon answers on path; unlinks a stale socket. */
 int control_open(const char *path, ctl_handler_fn fn);
 void control_close(void);
-/* Send one JSON line to a client; returns 0 or -errno (the client is then dropped by the caller). */
+/*
+ * Queue one JSON line to a client (what the socket does not take now goes on
+ * EPOLLOUT); returns 0, or -errno when the client is hopeless (too much queued).
+ */
 int control_reply(struct ctl_client *c, json_object *o);
 void control_drop(struct ctl_client *c);
+/* Drop c once everything queued has been written. */
+void control_finish(struct ctl_client *c);
 /* Send an event line to every following client; slow ones are dropped. */
 void control_broadcast(json_object *ev);
 

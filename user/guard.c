@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +56,8 @@ static struct guard {
 	struct pg_watch ring_w;
 	struct pg_watch sig_w;
 	uint32_t denied[65536];	/* binds denied in the kernel, per port */
+	int need_resync;
+	int lock_fd;
 	int shutdown_pending;
 	struct ctl_client *shutdown_client;
 	int exit_code;
@@ -130,14 +134,18 @@ static void guard_resync(const char *why)
 		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
 		return;
 	}
-	/* Holding claims of the host namespace not in the dump are gone. */
+	/*
+	 * Gone: holding claims of the host namespace not in the dump, and any
+	 * claim whose socket the kernel no longer tracks (its release was lost).
+	 */
 	for (i = 0; i < G.claims.n;) {
 		struct claim *c = &G.claims.v[i];
 		int j, found = 0;
 
 		for (j = 0; j < r.n && !found; j++)
 			found = r.socks[j].cookie == c->cookie;
-		if (c->netns == G.host_netns && claim_is_holding(c) && !found)
+		if ((c->netns == G.host_netns && claim_is_holding(c) && !found) ||
+		    !loader_socket_tracked(&G.L, c->cookie))
 			claims_remove(&G.claims, c->cookie);
 		else
 			i++;
@@ -188,6 +196,37 @@ static void guard_verify_shared_holders(void)
 			else
 				c->holders[k] = c->holders[--c->nholders];
 		}
+	}
+	diag_free(&r);
+	free(want);
+}
+
+/*
+ * exec closed the process's close-on-exec sockets without a release (others
+ * may hold them): check only the claims it holds, by socket inode.
+ */
+static void guard_on_exec(uint32_t pid)
+{
+	struct diag_result r = { 0 };
+	uint8_t *want = calloc(65536, 1);
+	int i, j, any = 0;
+
+	for (i = 0; want && i < G.claims.n; i++)
+		if (claim_has_holder(&G.claims.v[i], pid) && G.claims.v[i].netns == G.host_netns)
+			any = want[G.claims.v[i].port] = 1;
+	if (!any || diag_dump(want, 1, &r) != 0) {
+		free(want);
+		return;
+	}
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *c = &G.claims.v[i];
+
+		if (!claim_has_holder(c, pid) || c->netns != G.host_netns)
+			continue;
+		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
+			;
+		if (j < r.n && !diag_pid_has_inode(pid, r.socks[j].inode))
+			claims_drop_holder(c, pid);
 	}
 	diag_free(&r);
 	free(want);
@@ -500,16 +539,8 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	if (size < sizeof(*e))
 		return 0;
 	G.events_seen++;
-	if (e->lost_total > G.lost_seen) {
-		json_object *ev = events_new("events_lost", events_now_us(), NULL);
-
-		json_object_object_add(ev, "count", json_object_new_int64(e->lost_total - G.lost_seen));
-		json_object_object_add(ev, "detail", json_object_new_string(
-			"the kernel ring buffer was full; the claim table was re-synced"));
-		G.lost_seen = e->lost_total;
-		guard_emit_json(ev);
-		guard_resync("events lost");
-	}
+	if (e->lost_total > G.lost_seen)
+		G.need_resync = 1; /* one re-sync after the batch, not one per event */
 	switch (e->kind) {
 	case PG_EV_BIND_DENIED:
 		guard_on_denied(e);
@@ -533,8 +564,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 		claims_fork(&G.claims, e->tgid, e->child, NULL);
 		break;
 	case PG_EV_EXEC:
-		/* CLOEXEC sockets closed without a release: ask the kernel. */
-		guard_resync("exec of a holder");
+		guard_on_exec(e->tgid);
 		break;
 	case PG_EV_EXIT:
 		claims_drop_pid(&G.claims, e->tgid);
@@ -545,11 +575,32 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* After a batch: did the kernel lose events (even if no later event says so)? */
+static void guard_check_lost(void)
+{
+	uint64_t total = loader_lost_total(&G.L);
+	json_object *ev;
+
+	if (total <= G.lost_seen && !G.need_resync)
+		return;
+	if (total > G.lost_seen) {
+		ev = events_new("events_lost", events_now_us(), NULL);
+		json_object_object_add(ev, "count", json_object_new_int64(total - G.lost_seen));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the kernel ring buffer was full; the claim table was re-synced"));
+		G.lost_seen = total;
+		guard_emit_json(ev);
+	}
+	G.need_resync = 0;
+	guard_resync("events lost");
+}
+
 static void guard_ring_ready(struct pg_watch *w, uint32_t events)
 {
 	(void)w;
 	(void)events;
 	loader_consume(&G.L);
+	guard_check_lost();
 }
 
 /* ---- supervisor notifications ---- */
@@ -671,6 +722,12 @@ static json_object *guard_error(const char *msg)
 	return o;
 }
 
+static void guard_shutdown_client_gone(struct ctl_client *c)
+{
+	if (G.shutdown_client == c)
+		G.shutdown_client = NULL;
+}
+
 static void guard_shutdown_done(void *arg)
 {
 	int err;
@@ -686,6 +743,7 @@ static void guard_shutdown_done(void *arg)
 		json_object *o = json_object_new_object();
 
 		json_object_object_add(o, "ok", json_object_new_boolean(1));
+		G.shutdown_client->on_close = NULL;
 		control_reply(G.shutdown_client, o);
 		json_object_put(o);
 	}
@@ -699,10 +757,15 @@ static int guard_request(struct ctl_client *c, json_object *req)
 	const char *cmd;
 	int keep = 0;
 
-	if (!json_object_object_get_ex(req, "cmd", &cmdv)) {
-		r = guard_error("missing \"cmd\"");
+	if (!json_object_object_get_ex(req, "cmd", &cmdv) || !cmdv ||
+	    !json_object_is_type(cmdv, json_type_string)) {
+		r = guard_error("missing or non-string \"cmd\"");
 	} else if (!strcmp(cmd = json_object_get_string(cmdv), "status")) {
 		r = guard_status_json();
+	} else if (!strcmp(cmd, "events") &&
+		   !json_object_get_boolean(json_object_object_get(req, "follow"))) {
+		r = guard_error("events: only {\"follow\": true} is served here; the journal is "
+				"state_dir/events.jsonl");
 	} else if (!strcmp(cmd, "events")) {
 		c->follow = 1;
 		r = json_object_new_object();
@@ -720,6 +783,7 @@ static int guard_request(struct ctl_client *c, json_object *req)
 		else {
 			G.shutdown_pending = 1;
 			G.shutdown_client = c;
+			c->on_close = guard_shutdown_client_gone;
 			log_info("shutdown requested by pid %d: stopping every service", (int)c->pid);
 			supervise_stop_all(guard_shutdown_done, NULL);
 			return 1; /* answered when done */
@@ -847,6 +911,29 @@ static int guard_allow_rules(void)
 	return loader_set_allow(&G.L, keys, vals, n);
 }
 
+/* One guard per instance: a lock in state_dir, taken before anything else. */
+static int guard_lock(const struct pg_config *cfg)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/guard.lock", cfg->state_dir);
+	if ((mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) ||
+	    (G.lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		if ((errno == EACCES || errno == EPERM) && geteuid() != 0)
+			log_warnx("no permission (%s: %s): run as root or with CAP_BPF, "
+				  "CAP_NET_ADMIN and CAP_PERFMON and write access to %s", path,
+				  strerror(errno), cfg->state_dir);
+		else
+			log_warn("%s", path);
+		return -errno;
+	}
+	if (flock(G.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_warnx("a guard is already running for %s (%s is locked)", cfg->name, path);
+		return -EALREADY;
+	}
+	return 0;
+}
+
 int guard_run(struct pg_config *cfg, int ready_fd)
 {
 	char why[512], path[4096];
@@ -855,6 +942,9 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	memset(&G, 0, sizeof(G));
 	G.cfg = cfg;
 	G.start_ms = now_ms();
+	G.lock_fd = -1;
+	if ((err = guard_lock(cfg)))
+		goto out;
 	err = loop_init();
 	if (err)
 		goto out;
@@ -878,6 +968,12 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		goto out;
 	}
 	G.host_netns = report_netns_cookie();
+	if (!G.host_netns) {
+		log_warnx("cannot read this network namespace's cookie (SO_NETNS_COOKIE needs "
+			  "Linux >= 5.14)");
+		err = -ENOTSUP;
+		goto out;
+	}
 	if (G.L.reused)
 		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "
 			 "no gap; reading what happened meanwhile");
@@ -925,5 +1021,7 @@ out:
 	claims_free(&G.claims);
 	for (i = 0; i < GUARD_RECENT; i++)
 		json_object_put(G.recent[i]);
+	if (G.lock_fd >= 0)
+		close(G.lock_fd);
 	return err;
 }

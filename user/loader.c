@@ -333,6 +333,20 @@ int loader_watch_pid(struct loader *L, uint32_t pid)
 	return 0;
 }
 
+uint64_t loader_lost_total(struct loader *L)
+{
+	return L->skel && L->skel->bss ? __atomic_load_n(&L->skel->bss->lost_total, __ATOMIC_RELAXED)
+				       : 0;
+}
+
+int loader_socket_tracked(struct loader *L, uint64_t cookie)
+{
+	struct pg_sock v;
+	__u64 key = cookie;
+
+	return bpf_map_lookup_elem(bpf_map__fd(L->skel->maps.socks), &key, &v) == 0;
+}
+
 int loader_ring_fd(struct loader *L)
 {
 	return ring_buffer__epoll_fd(L->rb);

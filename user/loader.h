@@ -53,6 +53,10 @@ int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __
 int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16_t family,
 			uint16_t proto);
 int loader_watch_pid(struct loader *L, uint32_t pid);
+/* Events lost in the kernel so far (the mmapped counter). */
+uint64_t loader_lost_total(struct loader *L);
+/* Does the kernel still track this socket (its release will be reported)? */
+int loader_socket_tracked(struct loader *L, uint64_t cookie);
 /* The ring buffer's epoll-able fd. */
 int loader_ring_fd(struct loader *L);
 /* Consume what is in the ring buffer (calls fn per event). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
@@ -11,6 +12,28 @@
 
 static int loop_epfd = -1;
 static int loop_stopped;
+static void **loop_graveyard;
+static int loop_ngrave, loop_capgrave;
+
+void loop_defer_free(void *p)
+{
+	if (loop_ngrave == loop_capgrave) {
+		int cap = loop_capgrave ? loop_capgrave * 2 : 16;
+		void **g = realloc(loop_graveyard, cap * sizeof(*g));
+
+		if (!g)
+			return; /* leak rather than use after free */
+		loop_graveyard = g;
+		loop_capgrave = cap;
+	}
+	loop_graveyard[loop_ngrave++] = p;
+}
+
+static void loop_bury(void)
+{
+	while (loop_ngrave)
+		free(loop_graveyard[--loop_ngrave]);
+}
 
 int loop_init(void)
 {
@@ -25,6 +48,13 @@ int loop_add(struct pg_watch *w, uint32_t events)
 	if (epoll_ctl(loop_epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
 		return -errno;
 	return 0;
+}
+
+int loop_mod(struct pg_watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	return epoll_ctl(loop_epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
 }
 
 void loop_del(struct pg_watch *w)
@@ -53,9 +83,12 @@ int loop_run(void)
 		for (i = 0; i < n && !loop_stopped; i++) {
 			struct pg_watch *w = evs[i].data.ptr;
 
-			w->cb(w, evs[i].events);
+			if (w->fd >= 0) /* -1: removed earlier in this batch */
+				w->cb(w, evs[i].events);
 		}
+		loop_bury();
 	}
+	loop_bury();
 	return 0;
 }
 

@@ -21,6 +21,13 @@ int loop_init(void);
 /* Register w->fd for `events` (EPOLLIN...). Returns 0 or -errno. */
 int loop_add(struct pg_watch *w, uint32_t events);
 void loop_del(struct pg_watch *w);
+/* Change the events w waits for. */
+int loop_mod(struct pg_watch *w, uint32_t events);
+/*
+ * Free p after the current batch of events: a watch removed by one callback
+ * may still have an event pending later in the same epoll_wait batch.
+ */
+void loop_defer_free(void *p);
 /* Run until loop_stop(); returns 0 or -errno. */
 int loop_run(void);
 void loop_stop(void);

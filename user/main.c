@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -249,6 +250,16 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 		f = fdopen(fd, "r");
 		st = cmd_read_reply(f);
 		fclose(f);
+		if (!st) {
+			fprintf(stderr, "portguard: the guard at %s did not answer\n", c->control);
+			config_free(c);
+			return 1;
+		}
+	} else if (fd != -ENOENT && fd != -ECONNREFUSED) {
+		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
+			strerror(-fd));
+		config_free(c);
+		return 1;
 	}
 	if (!st) {
 		st = cmd_snapshot(c);
@@ -454,6 +465,21 @@ static int cmd_start_stop(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* Is a guard of this instance alive (it holds state_dir/guard.lock)? */
+static int cmd_guard_locked(struct pg_config *c)
+{
+	char path[PATH_MAX];
+	int fd, locked;
+
+	snprintf(path, sizeof(path), "%s/guard.lock", c->state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	locked = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return locked;
+}
+
 static void shutdown_local_done(void *arg)
 {
 	(void)arg;
@@ -493,6 +519,18 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 		return rc;
 	}
 	/* No guard: stop what runs in the instance's cgroups ourselves. */
+	if (fd != -ENOENT && fd != -ECONNREFUSED) {
+		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
+			strerror(-fd));
+		config_free(c);
+		return 1;
+	}
+	if (cmd_guard_locked(c)) {
+		fprintf(stderr, "portguard: a guard for %s holds %s/guard.lock but does not answer "
+			"on %s: not touching its services\n", c->name, c->state_dir, c->control);
+		config_free(c);
+		return 1;
+	}
 	if (geteuid() != 0) {
 		fprintf(stderr, "portguard: shutdown requires root\n");
 		config_free(c);

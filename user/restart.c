@@ -120,6 +120,7 @@ static void rs_finish(struct rs_job *j)
 		if (j->targets[i].w.fd >= 0) {
 			loop_del(&j->targets[i].w);
 			close(j->targets[i].w.fd);
+			j->targets[i].w.fd = -1;
 		}
 	json_object_object_add(r, "ok", json_object_new_boolean(!j->failed));
 	json_object_object_add(r, "mode", json_object_new_string(j->mode));
@@ -146,8 +147,8 @@ static void rs_finish(struct rs_job *j)
 	free(j->ports);
 	rs_job = NULL;
 	if (c && !j->in_request)
-		control_drop(c);
-	free(j);
+		control_finish(c);
+	loop_defer_free(j); /* its watches may have events pending in this batch */
 }
 
 static void rs_fail(struct rs_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -268,3 +268,46 @@ class ScriptTest(GuardTest):
             self.assertNotEqual(g.service("web")["pid"], old)
         r = run("bogus")
         self.assertEqual(r.returncode, 2)
+
+
+class ControlSocketRobustness(GuardTest):
+    """Regressions from the review: bad or vanishing clients must not hurt the guard."""
+
+    def send(self, g, line, uid=None, read=True):
+        code = ("import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n"
+                "s.sendall(sys.argv[2].encode() + b'\\n')\n"
+                "print(s.makefile().readline().strip() if sys.argv[3] == '1' else '')\n")
+        cmd = [sys.executable, "-c", code, g.control, line, "1" if read else "0"]
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=0", "--clear-groups"] + cmd
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def test_malformed_requests_from_a_non_root_peer(self):
+        g = self.guard(services=bg("worker")).start()
+        os.chmod(g.dir, 0o755)
+        for line in ('{"cmd":null}', '{"cmd":7}', '[1]', 'garbage', '{}', '{"cmd":"events"}',
+                     '{"cmd":"restart"}', '{"cmd":"shutdown"}'):
+            reply = self.send(g, line, uid=65534)
+            self.assertIn('"ok":false', reply.replace(" ", ""), (line, reply))
+        self.assertIsNone(g.proc.poll(), "the guard survived")
+        self.assertEqual(g.cli("status").returncode, 0)
+
+    def test_shutdown_client_that_hangs_up_at_once(self):
+        g = self.guard(services=bg("stubborn", "--ignore-term")).start()
+        self.send(g, '{"cmd":"shutdown"}', read=False)  # gone before the reply
+        self.assertEqual(g.proc.wait(15), 0)
+        self.assertFalse(os.path.exists(g.cgroup_dir()))
+
+    def test_second_guard_on_the_same_instance_is_refused(self):
+        g = self.guard(services=bg("worker")).start()
+        os.unlink(g.control)  # even with its socket file gone (tmp cleaners)
+        r = subprocess.run([PORTGUARD, "run", "-c", g.conf], capture_output=True, text=True,
+                           timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("already running", r.stderr)
+        r = g.cli("shutdown")
+        self.assertNotEqual(r.returncode, 0)  # no socket, but the lock says a guard lives
+        self.assertIn("not touching", r.stderr)
+        self.assertIsNone(g.proc.poll())
+        g.proc.terminate()
+        g.proc.wait(10)

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * bindloop: what a guard costs the host, in ns per call (bench/suite.py).
+ *
+ *   bindloop bind PORT N REPS [CGROUP_PROCS]   socket()+bind(127.0.0.1:PORT)+close(), N per rep
+ *   bindloop getppid N REPS                     getppid(), N per rep
+ *
+ * With CGROUP_PROCS the process first moves itself into that cgroup (a
+ * service's cgroup: the binds are then the owner's). Prints one line per rep:
+ * the mean ns per iteration. A failed bind is an error (exit 1): the loop
+ * must measure successful binds.
+ *
+ * Build: gcc -O2 -o bindloop bindloop.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int bind_rep(int port, long n, double *ns)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+	double t0;
+	long i;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+
+		if (s < 0) {
+			fprintf(stderr, "socket: %s\n", strerror(errno));
+			return -1;
+		}
+		if (bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			fprintf(stderr, "bind 127.0.0.1:%d (iteration %ld): %s\n", port, i,
+				strerror(errno));
+			close(s);
+			return -1;
+		}
+		close(s);
+	}
+	*ns = (now_ns() - t0) / n;
+	return 0;
+}
+
+static void getppid_rep(long n, double *ns)
+{
+	double t0 = now_ns();
+	long i;
+
+	for (i = 0; i < n; i++)
+		syscall(SYS_getppid); /* no libc caching */
+	*ns = (now_ns() - t0) / n;
+}
+
+int main(int argc, char **argv)
+{
+	long n, reps, r;
+	double ns;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: bindloop bind PORT N REPS [CGROUP_PROCS] | "
+				"bindloop getppid N REPS\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "getppid")) {
+		n = atol(argv[2]);
+		reps = atol(argv[3]);
+		getppid_rep(n / 10 + 1, &ns); /* warm-up */
+		for (r = 0; r < reps; r++) {
+			getppid_rep(n, &ns);
+			printf("%.1f\n", ns);
+		}
+		return 0;
+	}
+	if (strcmp(argv[1], "bind") || argc < 5) {
+		fprintf(stderr, "bindloop: bad arguments\n");
+		return 2;
+	}
+	n = atol(argv[3]);
+	reps = atol(argv[4]);
+	if (argc > 5) {
+		FILE *f = fopen(argv[5], "w");
+
+		if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0) {
+			fprintf(stderr, "bindloop: cannot join %s: %s\n", argv[5], strerror(errno));
+			return 1;
+		}
+	}
+	if (bind_rep(atoi(argv[2]), n / 10 + 1, &ns)) /* warm-up */
+		return 1;
+	for (r = 0; r < reps; r++) {
+		if (bind_rep(atoi(argv[2]), n, &ns))
+			return 1;
+		printf("%.1f\n", ns);
+	}
+	return 0;
+}

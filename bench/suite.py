@@ -1,0 +1,698 @@
+"""The benchmarks of `make bench` beyond restart (bench/restart.py), each
+beside its baseline measured in the same run:
+
+  detection  rogue bind -> rogue_bind event on `portguard events --follow`,
+             against a watcher polling `ss -ltnup` every 100 ms and every 1 s
+  cost       bind()+close() on an unguarded and on an owned guarded port, and
+             getppid(), with no guard, the guard observing and enforcing
+  storm      2 processes binding a guarded port as fast as they can (enforce):
+             attempts against denials + events lost; then the same at 50,000/s
+  idle       the guard with the 8 demo services, 30 s of nothing: CPU and
+             context switches, against supervisord with the same 8 programs
+             and an `ss -ltnup` loop at 1 s
+  footprint  the guard's RSS (steady, peak) and the locked memory of its maps
+             and programs, against supervisord's RSS
+
+Ports 19300-19399 only; instance name pgbench2 with its own config, state,
+control socket and bpffs in a temp dir; every guard is shut down and the
+temp dir removed, also on errors. The tight loops are C (bench/*.c, built
+with gcc -O2 into the temp dir). run() returns table rows for bench/run.py.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from restart import DEMO, PG, ROOT, command_for, trading_services  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NAME = "pgbench2"
+# Ports (19300-19399 only).
+GUARDED = "19300-19309"       # guard of the detection, cost and storm benchmarks
+DETECT_PORT = 19300           # reserved: guarded, owned by no service
+OWNED_PORT = 19301            # owned by the background service "owner"
+STORM_PORTS = (19302, 19303)  # reserved
+UNGUARDED_PORT = 19398        # in nobody's list
+IDLE_PG_BASE = 19310          # the 8 demo services under the guard: 19310-19317
+IDLE_SV_BASE = 19320          # the same 8 under supervisord: 19320-19327
+IDLE_PROTECTED = (19350, 19351, 19352, 19353)
+POLL_PORTS = range(19360, 19390)  # one fresh port per poll-baseline sample
+PROTECTED = 19399
+
+DETECT_BINDS = 2000
+DETECT_INTERVAL_US = 2000
+POLL_SAMPLES = {0.1: 30, 1.0: 10}
+COST_BINDS = 100000
+COST_GETPPID = 1000000
+COST_REPS = 5
+STORM_SECS = 10
+PACED_RATE = 50000
+PACED_SECS = 5
+IDLE_SECS = 30
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def cg_root():
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            parts = line.split()
+            sep = parts.index("-")
+            if parts[sep + 1] == "cgroup2":
+                return parts[4]
+    return None
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def wait_for(pred, what, timeout=30.0, step=0.05):
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise RuntimeError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(step)
+
+
+def build_helpers(d):
+    out = {}
+    for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"])):
+        exe = os.path.join(d, name)
+        subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, os.path.join(HERE, name + ".c")]
+                       + extra, check=True, timeout=120)
+        out[name] = exe
+    return out
+
+
+# ---- a guard of our own ----
+
+class Guard:
+    """One portguard instance (pgbench2) with its own config in a temp dir."""
+
+    def __init__(self, parent, mode, ports, protected, services):
+        self.dir = tempfile.mkdtemp(prefix="guard-", dir=parent)
+        self.conf = os.path.join(self.dir, "portguard.conf")
+        self.state = os.path.join(self.dir, "state")
+        self.bpffs = os.path.join(self.dir, "bpffs")
+        self.proc = None
+        self.err = None
+        with open(self.conf, "w") as f:
+            f.write("[guard]\nname = %s\nports = %s\nprotected = %s\nmode = %s\n"
+                    "control = %s/ctl.sock\nstate_dir = %s\nlog_dir = %s/log\nbpffs = %s\n"
+                    "ring_buffer_kb = 8192\non_rogue = deny\n\n%s"
+                    % (NAME, ports, protected, mode, self.dir, self.state, self.dir,
+                       self.bpffs, services))
+
+    def cli(self, *args, timeout=60):
+        return subprocess.run([PG, *args, "-c", self.conf], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self):
+        self.err = open(os.path.join(self.dir, "guard.stderr"), "w")
+        self.proc = subprocess.Popen([PG, "run", "-c", self.conf], stdout=subprocess.DEVNULL,
+                                     stderr=self.err, start_new_session=True)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("the guard exited %d: %s" % (self.proc.returncode,
+                                                                 self.stderr_tail()))
+            return self.cli("status", timeout=20).returncode == 0
+        wait_for(up, "the guard and its services", 30)
+        return self
+
+    def stderr_tail(self):
+        try:
+            with open(os.path.join(self.dir, "guard.stderr")) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def status(self):
+        return json.loads(self.cli("status", "--json", timeout=30).stdout)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def svc_cgroup(self, svc):
+        return os.path.join(cg_root(), "portguard-" + NAME, svc)
+
+    def shutdown(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.cli("shutdown", timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        cg = os.path.join(cg_root() or "/nonexistent", "portguard-" + NAME)
+        if os.path.isdir(cg):  # the guard died: let the CLI clean up, then by hand
+            try:
+                self.cli("shutdown", timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+        if os.path.isdir(cg):
+            try:
+                with open(os.path.join(cg, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
+            for sub in sorted((dp for dp, _, _ in os.walk(cg)), key=len, reverse=True):
+                for _ in range(100):
+                    try:
+                        os.rmdir(sub)
+                        break
+                    except OSError:
+                        time.sleep(0.02)
+        if os.path.ismount(self.bpffs):
+            pins = os.path.join(self.bpffs, "portguard", NAME)
+            for f in os.listdir(pins) if os.path.isdir(pins) else []:
+                os.unlink(os.path.join(pins, f))
+            subprocess.run(["umount", "-l", self.bpffs])
+        if self.err:
+            self.err.close()
+            self.err = None
+
+
+def owner_service():
+    return ("[service:owner]\ncommand = %s background --name owner\nport = %d\n"
+            "type = background\nstart_window = 100ms\nstop_timeout = 2s\npriority = 10\n"
+            % (DEMO, OWNED_PORT))
+
+
+# ---- /proc ----
+
+def proc_cpu_ticks(pid, children=False):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is the state (field 3): utime is field 14, stime 15, cutime 16, cstime 17
+    t = int(fields[11]) + int(fields[12])
+    if children:
+        t += int(fields[13]) + int(fields[14])
+    return t
+
+
+def proc_ctxsw(pid):
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    n += int(line.split()[1])
+    return n
+
+
+def proc_oncpu_ns(pid):
+    n = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+            n += int(f.read().split()[0])
+    return n
+
+
+def proc_mem_kb(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0])
+    return out
+
+
+def foreign_cgroup_progs():
+    """Programs attached at the cgroup v2 root by others (other guards, tests):
+    they tax every bind of the no-guard baseline too."""
+    r = subprocess.run(["bpftool", "cgroup", "show", cg_root(), "-j"], capture_output=True,
+                       text=True, timeout=20)
+    try:
+        return len(json.loads(r.stdout or "[]"))
+    except ValueError:
+        return -1
+
+
+# ---- 2. cost to the host ----
+
+def cost(tools, cgprocs=None):
+    def run(args):
+        r = subprocess.run([tools["bindloop"], *args], capture_output=True, text=True,
+                           timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("bindloop %s: %s" % (" ".join(args), r.stderr.strip()))
+        return [float(x) for x in r.stdout.split()]
+    res = {"unguarded": run(["bind", str(UNGUARDED_PORT), str(COST_BINDS), str(COST_REPS)]),
+           "owned": run(["bind", str(OWNED_PORT), str(COST_BINDS), str(COST_REPS)]
+                        + ([cgprocs] if cgprocs else [])),
+           "getppid": run(["getppid", str(COST_GETPPID), str(COST_REPS)])}
+    return res
+
+
+# ---- 1. detection latency ----
+
+def detection(tools, g):
+    r = subprocess.run([tools["rogue"], str(DETECT_PORT), str(DETECT_BINDS),
+                        str(DETECT_INTERVAL_US), PG, "events", "--follow", "--json", "-c",
+                        g.conf], capture_output=True, text=True,
+                       timeout=60 + DETECT_BINDS * DETECT_INTERVAL_US / 1e6)
+    if r.returncode != 0:
+        raise RuntimeError("rogue: %s" % r.stderr.strip())
+    lat, kts, missing, nocookie = [], [], 0, 0
+    for line in r.stdout.splitlines():
+        cookie, at, recv, ts_us = (int(x) for x in line.split())
+        if not cookie:
+            nocookie += 1
+        elif recv < 0:
+            missing += 1
+        else:
+            lat.append((recv - at) / 1000.0)  # us
+            kts.append(ts_us - at / 1000.0)   # us: the event's "ts" against bind() return
+    return {"lat": lat, "kts": kts, "missing": missing, "nocookie": nocookie}
+
+
+def poll_baseline(interval, ports):
+    """A watcher running `ss -ltnup` then sleeping `interval`, in a thread; the
+    main thread opens one listener at a random phase per sample and notes
+    when the watcher first shows it. Returns latencies in ms."""
+    armed = {"port": None, "seen": None}
+    cv = threading.Condition()
+    stop = threading.Event()
+    pat = {}
+
+    def watcher():
+        while not stop.is_set():
+            out = subprocess.run(["ss", "-ltnup"], capture_output=True, text=True,
+                                 timeout=30).stdout
+            now = time.time()
+            with cv:
+                p = armed["port"]
+                if p is not None and armed["seen"] is None and pat[p].search(out):
+                    armed["seen"] = now
+                    cv.notify_all()
+            stop.wait(interval)
+
+    lat = []
+    th = threading.Thread(target=watcher, daemon=True)
+    th.start()
+    try:
+        for port in ports:
+            pat[port] = re.compile(r"127\.0\.0\.1:%d\s" % port)
+            time.sleep(random.uniform(0, interval))
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+                s.listen(1)
+                t0 = time.time()
+                with cv:
+                    armed["port"], armed["seen"] = port, None
+                    if not cv.wait_for(lambda: armed["seen"] is not None, interval * 5 + 5):
+                        raise RuntimeError("ss watcher never saw port %d" % port)
+                    lat.append((armed["seen"] - t0) * 1000.0)
+                    armed["port"] = None
+            finally:
+                s.close()
+    finally:
+        stop.set()
+        th.join(30)
+    return lat
+
+
+# ---- 3. storm ----
+
+def storm(tools, g, secs, rate_total):
+    def counts():
+        st = g.status()
+        denied = sum(p.get("denied", 0) for p in st["ports"] if p["port"] in STORM_PORTS)
+        return denied, st["guard"]["lost"]
+    d0, l0 = counts()
+    per = rate_total / len(STORM_PORTS) if rate_total else 0
+    procs = [subprocess.Popen([tools["storm"], str(p), str(secs), str(per)],
+                              stdout=subprocess.PIPE, text=True) for p in STORM_PORTS]
+    res = []
+    try:
+        for p in procs:
+            out, _ = p.communicate(timeout=secs + 60)
+            res.append(json.loads(out))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    attempts = sum(r["attempts"] for r in res)
+    eperm = sum(r["eperm"] for r in res)
+    wall = max(r["secs"] for r in res)
+    t_end = time.monotonic()
+    # the guard drains the ring buffer: until denied + lost covers every attempt,
+    # or stops moving for 3 s
+    last, still = None, time.monotonic()
+    while True:
+        d, lost = counts()
+        cur = (d - d0, lost - l0)
+        if cur[0] + cur[1] >= attempts:
+            break
+        if cur != last:
+            last, still = cur, time.monotonic()
+        elif time.monotonic() - still > 3:
+            break
+        if time.monotonic() - t_end > 60:
+            break
+        time.sleep(0.2)
+    return {"attempts": attempts, "eperm": eperm, "secs": wall, "denied": cur[0],
+            "lost": cur[1], "drain_s": time.monotonic() - t_end,
+            "other": sum(r["other"] + r["ok"] for r in res)}
+
+
+# ---- 4 and 5. idle and footprint ----
+
+def idle_guard_services(d):
+    pmap = {real: IDLE_PG_BASE + i for i, real in enumerate([3000, 4000, 6000, 8001, 8002,
+                                                              8003, 8004, 8005])}
+    out = []
+    for svc, kv in trading_services():
+        out.append("[service:%s]" % svc)
+        for k, v in kv.items():
+            if k == "pidfile":
+                v = "%s/%s.pid" % (d, svc)
+            elif k == "port":
+                v = str(pmap[int(v)])
+            elif k == "command":
+                v = command_for(v, pmap)
+            out.append("%s = %s" % (k, v))
+        out.append("")
+    return ", ".join(str(p) for p in pmap.values()), "\n".join(out)
+
+
+def supervisord_conf(d):
+    pmap = {real: IDLE_SV_BASE + i for i, real in enumerate([3000, 4000, 6000, 8001, 8002,
+                                                              8003, 8004, 8005])}
+    out = ["[unix_http_server]", "file = %s/supervisor.sock" % d, "",
+           "[supervisord]", "logfile = %s/supervisord.log" % d,
+           "pidfile = %s/supervisord.pid" % d, "childlogdir = %s" % d, "",
+           "[rpcinterface:supervisor]",
+           "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+           "[supervisorctl]", "serverurl = unix://%s/supervisor.sock" % d, ""]
+    for svc, kv in trading_services():
+        out += ["[program:%s]" % svc, "command = %s" % command_for(kv["command"], pmap),
+                "autorestart = true", ""]
+    path = os.path.join(d, "supervisord.conf")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+    return path
+
+
+def bpf_memlock(bpffs):
+    """Locked kernel memory (bytes) of the pinned maps (and the ring buffer
+    among them) and of the programs behind the pinned links."""
+    pins = os.path.join(bpffs, "portguard", NAME)
+    maps, ring, progs, ids = 0, 0, 0, set()
+    for f in sorted(os.listdir(pins)):
+        path = os.path.join(pins, f)
+        if f.startswith("link_"):
+            r = subprocess.run(["bpftool", "link", "show", "pinned", path, "-j"],
+                               capture_output=True, text=True, timeout=20)
+            try:
+                ids.add(json.loads(r.stdout)["prog_id"])
+            except (ValueError, KeyError):
+                pass
+            continue
+        r = subprocess.run(["bpftool", "map", "show", "pinned", path, "-j"],
+                           capture_output=True, text=True, timeout=20)
+        try:
+            m = json.loads(r.stdout)
+        except ValueError:
+            continue
+        maps += int(m.get("bytes_memlock", 0))
+        if m.get("type") == "ringbuf":
+            ring += int(m.get("bytes_memlock", 0))
+    for i in ids:
+        r = subprocess.run(["bpftool", "prog", "show", "id", str(i), "-j"],
+                           capture_output=True, text=True, timeout=20)
+        try:
+            progs += int(json.loads(r.stdout).get("bytes_memlock", 0))
+        except ValueError:
+            pass
+    return {"maps": maps, "ring": ring, "progs": progs, "nprogs": len(ids)}
+
+
+def idle(d):
+    gdir = os.path.join(d, "idle")
+    os.makedirs(gdir)
+    ports, services = idle_guard_services(gdir)
+    g = Guard(d, "observe", ports, ", ".join(str(p) for p in IDLE_PROTECTED), services)
+    sv_conf = supervisord_conf(gdir)
+    sv_pid_file = os.path.join(gdir, "supervisord.pid")
+    ctl = ["supervisorctl", "-c", sv_conf]
+    loop = None
+    sv_started = False
+    try:
+        g.start()
+        if shutil.which("supervisord"):
+            subprocess.run(["supervisord", "-c", sv_conf], check=True, timeout=30)
+            sv_started = True
+            wait_for(lambda: subprocess.run(ctl + ["status"], capture_output=True, text=True,
+                                            timeout=30).stdout.count("RUNNING") == 8,
+                     "supervisord's 8 programs", 30, 0.2)
+        sv_pid = int(open(sv_pid_file).read()) if sv_started else None
+        time.sleep(1.5)  # let start-up settle (health checks, logs)
+        g0 = (proc_cpu_ticks(g.pid), proc_oncpu_ns(g.pid), proc_ctxsw(g.pid))
+        s0 = (proc_cpu_ticks(sv_pid), proc_oncpu_ns(sv_pid), proc_ctxsw(sv_pid)) \
+            if sv_pid else None
+        t0 = time.monotonic()
+        loop = subprocess.Popen(["bash", "-c", "for i in $(seq %d); do ss -ltnup >/dev/null; "
+                                 "sleep 1; done" % IDLE_SECS], start_new_session=True)
+        time.sleep(IDLE_SECS)
+        g1 = (proc_cpu_ticks(g.pid), proc_oncpu_ns(g.pid), proc_ctxsw(g.pid))
+        s1 = (proc_cpu_ticks(sv_pid), proc_oncpu_ns(sv_pid), proc_ctxsw(sv_pid)) \
+            if sv_pid else None
+        window = time.monotonic() - t0
+        _, _, ru = os.wait4(loop.pid, 0)  # the loop and every child it reaped
+        loop_wall = time.monotonic() - t0
+        loop.returncode = 0
+        mem = proc_mem_kb(g.pid)
+        lock = bpf_memlock(g.bpffs)
+        sv_mem = proc_mem_kb(sv_pid) if sv_pid else None
+        return {
+            "window": window,
+            "guard": {"cpu_ms": (g1[0] - g0[0]) * 1000.0 / CLK_TCK,
+                      "oncpu_us": (g1[1] - g0[1]) / 1000.0, "ctxsw": g1[2] - g0[2]},
+            "sv": {"cpu_ms": (s1[0] - s0[0]) * 1000.0 / CLK_TCK,
+                   "oncpu_us": (s1[1] - s0[1]) / 1000.0, "ctxsw": s1[2] - s0[2]}
+            if sv_pid else None,
+            "loop": {"cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0,
+                     "ctxsw": ru.ru_nvcsw + ru.ru_nivcsw, "wall": loop_wall},
+            "mem": mem, "lock": lock, "sv_mem": sv_mem,
+        }
+    finally:
+        if loop is not None and loop.returncode is None:
+            try:
+                os.killpg(loop.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(loop.pid, 0)
+            except ChildProcessError:
+                pass
+        if sv_started:
+            subprocess.run(ctl + ["shutdown"], capture_output=True, timeout=60)
+            try:
+                wait_for(lambda: not os.path.exists(sv_pid_file), "supervisord to exit", 30)
+            except RuntimeError as e:
+                log(str(e))
+        g.shutdown()
+
+
+# ---- the table ----
+
+def fmt_ns(v):
+    return "%.0f ns" % v if v < 10000 else "%.1f us" % (v / 1000.0)
+
+
+def spread(v):
+    """Half the range of the repetitions, in % of their median."""
+    m = statistics.median(v)
+    return (max(v) - min(v)) / 2.0 / m * 100.0 if m else 0.0
+
+
+def run():
+    t_start = time.monotonic()
+    rows = []
+    d = tempfile.mkdtemp(prefix="pg-bench2-")
+    try:
+        tools = build_helpers(d)
+
+        def step(name, fn, *args):
+            log("%s (%.0f s in)" % (name, time.monotonic() - t_start))
+            try:
+                return fn(*args)
+            except Exception as e:  # keep going: the other benchmarks still run
+                log("%s failed: %s" % (name, e))
+                rows.append((name, "FAILED: %s" % str(e).replace("\n", " ")[:200], "-", "-"))
+                return None
+
+        foreign = foreign_cgroup_progs()
+        c_none = step("cost, no guard", cost, tools)
+        polls = {}
+        for iv, n in POLL_SAMPLES.items():
+            polls[iv] = step("ss poll %g s" % iv, poll_baseline, iv, list(POLL_PORTS)[:n])
+
+        # observe: cost, then detection
+        c_obs = det = None
+        g = Guard(d, "observe", GUARDED, str(PROTECTED), owner_service())
+        try:
+            if step("guard (observe) start", g.start):
+                c_obs = step("cost, observe", cost, tools,
+                             os.path.join(g.svc_cgroup("owner"), "cgroup.procs"))
+                det = step("detection latency", detection, tools, g)
+        finally:
+            g.shutdown()
+
+        # enforce: cost, storm, paced storm
+        c_enf = st = paced = None
+        storm_hwm = None
+        g = Guard(d, "enforce", GUARDED, str(PROTECTED), owner_service())
+        try:
+            if step("guard (enforce) start", g.start):
+                c_enf = step("cost, enforce", cost, tools,
+                             os.path.join(g.svc_cgroup("owner"), "cgroup.procs"))
+                st = step("storm", storm, tools, g, STORM_SECS, 0)
+                paced = step("storm at 50,000/s", storm, tools, g, PACED_SECS, PACED_RATE)
+                storm_hwm = proc_mem_kb(g.pid).get("VmHWM")
+        finally:
+            g.shutdown()
+
+        idl = step("idle + footprint", idle, d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+    # 1. detection
+    p100, p1s = polls.get(0.1), polls.get(1.0)
+    if det:
+        lat = det["lat"]
+        base = []
+        if p100:
+            base.append("ss poll 100 ms: p50 %.0f / p99 %.0f / max %.0f ms (%d listeners)"
+                        % (statistics.median(p100), pct(p100, 99), max(p100), len(p100)))
+        if p1s:
+            base.append("1 s: p50 %.0f / p99 %.0f / max %.0f ms (%d)"
+                        % (statistics.median(p1s), pct(p1s, 99), max(p1s), len(p1s)))
+        ratio = "-"
+        if p100 and lat:
+            ratio = "%.0fx sooner (p50 vs 100 ms poll)" % (
+                statistics.median(p100) * 1000.0 / statistics.median(lat))
+        if lat:
+            rows.append(("detection latency p50/p99/max (%d rogue binds every %g ms, bind() "
+                         "return -> line on `events --follow`)"
+                         % (DETECT_BINDS, DETECT_INTERVAL_US / 1000.0),
+                         "%.0f/%.0f/%.0f us" % (statistics.median(lat), pct(lat, 99), max(lat)),
+                         "; ".join(base) or "-", ratio))
+            rows.append(("rogue binds reported (one rogue_bind per socket)",
+                         "%d of %d" % (len(lat), DETECT_BINDS),
+                         "-", "%d missing" % (det["missing"] + det["nocookie"])))
+            k = det["kts"]
+            rows.append(("event \"ts\" minus bind() return (the kernel hook's time, "
+                         "boot clock -> realtime)",
+                         "p50 %.0f us (min %.0f, max %.0f)"
+                         % (statistics.median(k), min(k), max(k)), "-", "-"))
+        else:
+            rows.append(("detection latency", "no rogue_bind event received", "-", "-"))
+
+    # 2. cost
+    if c_none:
+        note = "no guard" + (" (%d foreign cgroup programs attached)" % foreign
+                             if foreign > 0 else "")
+        for key, label in (("unguarded", "bind()+close(), unguarded port"),
+                           ("owned", "bind()+close(), guarded port, by its owner"),
+                           ("getppid", "getppid()")):
+            base = statistics.median(c_none[key])
+            n = COST_GETPPID if key == "getppid" else COST_BINDS
+            for mode, c in (("observe", c_obs), ("enforce", c_enf)):
+                if not c:
+                    continue
+                m = statistics.median(c[key])
+                rows.append(("%s, guard %s (median of %d x %dk)" % (label, mode, COST_REPS,
+                                                                      n // 1000),
+                             "%s/call" % fmt_ns(m),
+                             "%s: %s/call (reps +-%.0f%%)" % (note, fmt_ns(base),
+                                                              spread(c_none[key])),
+                             "%.2fx (%+.0f%%)" % (m / base, (m / base - 1) * 100)))
+
+    # 3. storm
+    for label, s in (("storm: 2 procs rogue bind as fast as they can, %d s, enforce"
+                      % STORM_SECS, st),
+                     ("storm paced at %d binds/s, %d s, enforce" % (PACED_RATE, PACED_SECS),
+                      paced)):
+        if not s:
+            continue
+        acc = s["denied"] + s["lost"]
+        rows.append((label,
+                     "%d attempts (%d EPERM) = %.0f/s; denied+counted %d, lost %d"
+                     % (s["attempts"], s["eperm"], s["attempts"] / s["secs"], s["denied"],
+                        s["lost"]),
+                     "binders' own count: %d attempts" % s["attempts"],
+                     "%s (%d unaccounted, %d not EPERM; drained in %.1f s)"
+                     % ("every attempt accounted for" if acc == s["attempts"]
+                        else "NOT all accounted", s["attempts"] - acc, s["other"],
+                        s["drain_s"])))
+
+    # 4. idle, 5. footprint
+    if idl:
+        w = idl["window"]
+        gi, sv, lp = idl["guard"], idl["sv"], idl["loop"]
+        base = []
+        if sv:
+            base.append("supervisord: %.0f ms CPU, %d ctx switches" % (sv["cpu_ms"],
+                                                                       sv["ctxsw"]))
+        base.append("ss -ltnup loop at 1 s: %.0f ms CPU, %d ctx switches (%.1f s)"
+                    % (lp["cpu_ms"], lp["ctxsw"], lp["wall"]))
+        rows.append(("idle %.0f s, 8 services: CPU (utime+stime), ctx switches "
+                     "(voluntary+involuntary)" % w,
+                     "%.0f ms CPU (%.0f us on-CPU), %d ctx switches"
+                     % (gi["cpu_ms"], gi["oncpu_us"], gi["ctxsw"]),
+                     "; ".join(base),
+                     "%d vs %d wake-ups (supervisord)" % (gi["ctxsw"], sv["ctxsw"])
+                     if sv else "-"))
+        mem, lock, svm = idl["mem"], idl["lock"], idl["sv_mem"]
+        rows.append(("footprint: guard RSS steady / peak (VmRSS / VmHWM)",
+                     "%.1f / %.1f MiB (peak after the storm: %s)"
+                     % (mem["VmRSS"] / 1024.0, mem["VmHWM"] / 1024.0,
+                        "%.1f MiB" % (storm_hwm / 1024.0) if storm_hwm else "?"),
+                     "supervisord: %.1f / %.1f MiB" % (svm["VmRSS"] / 1024.0,
+                                                       svm["VmHWM"] / 1024.0) if svm else "-",
+                     "%.2fx supervisord's RSS" % (mem["VmRSS"] / float(svm["VmRSS"]))
+                     if svm else "-"))
+        rows.append(("footprint: locked kernel memory (bpftool memlock of the pins)",
+                     "maps %.1f MiB (ring buffer %.1f MiB), %d programs %.0f KiB"
+                     % (lock["maps"] / 1048576.0, lock["ring"] / 1048576.0, lock["nprogs"],
+                        lock["progs"] / 1024.0), "-", "-"))
+    log("done in %.0f s" % (time.monotonic() - t_start))
+    return rows
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(" | ".join(r))
