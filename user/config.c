@@ -82,7 +82,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[10];
+	int guard_keys[11];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -564,8 +564,19 @@ static int config_guard_bpffs(struct config_ctx *ctx, const char *key, const cha
 	return config_set_path_max(ctx, &ctx->c->bpffs, key, value, CONFIG_PATH_MAX);
 }
 
+static int config_guard_on_conflict(struct config_ctx *ctx, const char *key, const char *value)
+{
+	static const char *const vals[] = { "reclaim", "alert", NULL };
+	int v;
+
+	if (config_set_enum(ctx, &v, key, value, vals, "reclaim or alert"))
+		return -EINVAL;
+	ctx->c->reclaim = v == 0;
+	return 0;
+}
+
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
-       GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS };
+       GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -578,6 +589,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_RING_BUFFER_KB] = { "ring_buffer_kb", config_guard_ring_buffer_kb },
 	[GK_ON_ROGUE] = { "on_rogue", config_guard_on_rogue },
 	[GK_BPFFS] = { "bpffs", config_guard_bpffs },
+	[GK_ON_CONFLICT] = { "on_conflict", config_guard_on_conflict },
 };
 
 /* [service:NAME] */
@@ -1201,6 +1213,7 @@ int config_parse(const char *path, struct pg_config **out, FILE *errs)
 	strcpy(ctx->c->name, "portguard");
 	ctx->c->mode = PG_MODE_ENFORCE;
 	ctx->c->ring_buffer_kb = 8192;
+	ctx->c->reclaim = 1;
 
 	rc = ini_parse_stream(config_read, ctx, config_handler, ctx);
 	if (rc < 0)

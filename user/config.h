@@ -62,6 +62,7 @@ struct pg_config {
 	char *log_dir;		/* default /var/log/portguard/<name> */
 	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */
 	enum pg_on_rogue on_rogue; /* default deny */
+	int reclaim;		/* on_conflict = reclaim (default, enforce mode only) | alert */
 	char *bpffs;		/* default /sys/fs/bpf: pins in <bpffs>/portguard/<name>/ */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;

@@ -58,6 +58,9 @@ static struct guard {
 	uint32_t denied[65536];	/* binds denied in the kernel, per port */
 	int need_resync;
 	int lock_fd;
+	struct pg_timer reclaim_timer[PG_MAX_SERVICES]; /* a reclaim waiting for its turn */
+	int reclaims[PG_MAX_SERVICES];		       /* reclaims in a row, for the backoff */
+	uint64_t reclaim_ms[PG_MAX_SERVICES];	       /* when the last one started */
 	int shutdown_pending;
 	struct ctl_client *shutdown_client;
 	int exit_code;
@@ -77,6 +80,8 @@ uint64_t guard_host_netns(void)
 {
 	return G.host_netns;
 }
+
+static void guard_maybe_reclaim(struct pg_service *s);
 
 static const char *guard_svc_of(uint64_t cgid)
 {
@@ -419,8 +424,11 @@ static void guard_on_bind(const struct pg_event *e)
 		c->state = CLAIM_BOUND;
 	guard_emit_json(guard_kevent("bind", e, guard_svc_of(e->cgroup_id)));
 	guard_rogue(c, e, "bind");
-	if (c->proto == IPPROTO_UDP)
+	if (c->proto == IPPROTO_UDP) {
 		guard_shared(c, e);
+		if (supervise_by_port(e->port))
+			guard_maybe_reclaim(supervise_by_port(e->port));
+	}
 }
 
 static void guard_on_listen(const struct pg_event *e)
@@ -434,6 +442,8 @@ static void guard_on_listen(const struct pg_event *e)
 	guard_rogue(c, e, "listen");
 	guard_shared(c, e);
 	guard_listen_state(c);
+	if (supervise_by_port(e->port)) /* taken while its owner was down? */
+		guard_maybe_reclaim(supervise_by_port(e->port));
 }
 
 static void guard_on_unlisten(const struct pg_event *e)
@@ -603,6 +613,97 @@ static void guard_ring_ready(struct pg_watch *w, uint32_t events)
 	guard_check_lost();
 }
 
+/* ---- reclaim ---- */
+
+static int guard_svc_index(const struct pg_service *s)
+{
+	int i;
+
+	for (i = 0; i < supervise_count(); i++)
+		if (supervise_get(i) == s)
+			return i;
+	return -1;
+}
+
+/* A holding claim on s's port in the host's namespace that is not s's. */
+static struct claim *guard_port_stolen(const struct pg_service *s)
+{
+	int i;
+
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *c = &G.claims.v[i];
+
+		if (c->port == s->conf->port && c->netns == G.host_netns && claim_is_holding(c) &&
+		    !guard_is_owner(s, c->cgroup_id))
+			return c;
+	}
+	return NULL;
+}
+
+static void guard_reclaim_now(struct pg_timer *t);
+
+/*
+ * on_conflict = reclaim (enforce mode): the owner's port is held by someone
+ * else while the owner is not serving it: flush that port (same safety rules
+ * as restart), restart the owner, verify. A holder that keeps coming back is
+ * reclaimed with an exponential backoff and an alert, never in a hot loop.
+ */
+static void guard_maybe_reclaim(struct pg_service *s)
+{
+	int i = guard_svc_index(s);
+	struct claim *c;
+	uint64_t delay = 0, now = now_ms();
+	json_object *ev;
+
+	if (i < 0 || !s->conf->port || s->conf->type != PG_SVC_HTTP || !G.cfg->reclaim ||
+	    G.cfg->mode != PG_MODE_ENFORCE || G.shutdown_pending)
+		return;
+	if ((s->state == SVC_RUNNING && s->listening) || s->want_stop || !(c = guard_port_stolen(s)))
+		return; /* serving, stopped on purpose, or not stolen */
+	if (G.reclaim_timer[i].w.fd < 0 && timer_init(&G.reclaim_timer[i], guard_reclaim_now, s))
+		return;
+	if (now - G.reclaim_ms[i] > 300000)
+		G.reclaims[i] = 0; /* quiet for 5 minutes: start over */
+	if (G.reclaims[i] > 0)
+		delay = 1000ULL << (G.reclaims[i] > 6 ? 6 : G.reclaims[i] - 1);
+	ev = events_new(delay ? "reclaim_backoff" : "reclaim", events_now_us(), s->conf->name);
+	json_object_object_add(ev, "port", json_object_new_int(s->conf->port));
+	json_object_object_add(ev, "holders", events_claim_holders(c, guard_svc_of));
+	json_object_object_add(ev, "attempt", json_object_new_int(G.reclaims[i] + 1));
+	if (delay) {
+		json_object_object_add(ev, "delay_ms", json_object_new_int64(delay));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the port was taken again after a reclaim: backing off"));
+	}
+	guard_emit_json(ev);
+	timer_arm_ms(&G.reclaim_timer[i], delay);
+}
+
+static void guard_reclaim_now(struct pg_timer *t)
+{
+	struct pg_service *s = t->arg;
+	int i = guard_svc_index(s);
+
+	if (!guard_port_stolen(s) || (s->state == SVC_RUNNING && s->listening))
+		return; /* solved meanwhile */
+	if (restart_reclaim(s) == -EBUSY) {
+		timer_arm_ms(t, 200); /* another job runs: take the next turn */
+		return;
+	}
+	G.reclaims[i]++;
+	G.reclaim_ms[i] = now_ms();
+}
+
+static void guard_job_done(const char *mode, struct pg_service **svc, int n, int ok)
+{
+	int i;
+
+	(void)ok;
+	if (strcmp(mode, "reclaim")) /* a restart by hand also settles stolen ports */
+		for (i = 0; i < n; i++)
+			guard_maybe_reclaim(svc[i]);
+}
+
 /* ---- supervisor notifications ---- */
 
 static void guard_on_service(const char *type, struct pg_service *s, const char *detail)
@@ -617,6 +718,9 @@ static void guard_on_service(const char *type, struct pg_service *s, const char 
 		json_object_object_add(ev, "detail", json_object_new_string(detail));
 	guard_emit_json(ev);
 	restart_on_service(type, s);
+	if (!strcmp(type, "service_exit") || !strcmp(type, "service_backoff") ||
+	    !strcmp(type, "service_fatal"))
+		guard_maybe_reclaim(s);
 }
 
 /* ---- status ---- */
@@ -943,6 +1047,9 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	G.cfg = cfg;
 	G.start_ms = now_ms();
 	G.lock_fd = -1;
+	for (i = 0; i < PG_MAX_SERVICES; i++)
+		G.reclaim_timer[i].w.fd = -1;
+	restart_done_hook = guard_job_done;
 	if ((err = guard_lock(cfg)))
 		goto out;
 	err = loop_init();
@@ -1007,6 +1114,8 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		 cfg->mode == PG_MODE_OBSERVE ? "observe" : "enforce", cfg->path, cfg->control, path);
 	supervise_start_all();
 	loader_consume(&G.L);
+	for (i = 0; i < supervise_count(); i++) /* ports held by strangers at start-up */
+		guard_maybe_reclaim(supervise_get(i));
 	if (ready_fd >= 0) { /* run --daemon: the parent may go */
 		if (write(ready_fd, "R", 1) < 0)
 			log_warn("telling the parent we are ready");
@@ -1023,5 +1132,7 @@ out:
 		json_object_put(G.recent[i]);
 	if (G.lock_fd >= 0)
 		close(G.lock_fd);
+	for (i = 0; i < PG_MAX_SERVICES; i++)
+		timer_close(&G.reclaim_timer[i]);
 	return err;
 }

@@ -80,6 +80,7 @@ struct rs_job {
 };
 
 static struct rs_job *rs_job;
+void (*restart_done_hook)(const char *mode, struct pg_service **svc, int n, int ok);
 
 static void rs_next(struct rs_job *j);
 
@@ -127,7 +128,7 @@ static void rs_finish(struct rs_job *j)
 	if (j->failed)
 		json_object_object_add(r, "error", json_object_new_string(j->error));
 	json_object_object_add(r, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
-	json_object_object_add(r, "steps", j->steps_done);
+	json_object_object_add(r, "steps", json_object_get(j->steps_done));
 	json_object_object_add(r, "status", guard_status_json());
 	{
 		json_object *ev = events_new(j->failed ? "restart_failed" : "restart_done",
@@ -135,6 +136,10 @@ static void rs_finish(struct rs_job *j)
 
 		json_object_object_add(ev, "mode", json_object_new_string(j->mode));
 		json_object_object_add(ev, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
+		json_object_object_add(ev, "steps", j->steps_done);
+		if (j->nsvc == 1)
+			json_object_object_add(ev, "service",
+					       json_object_new_string(j->svc[0]->conf->name));
 		if (j->failed)
 			json_object_object_add(ev, "detail", json_object_new_string(j->error));
 		guard_emit_json(ev);
@@ -146,6 +151,8 @@ static void rs_finish(struct rs_job *j)
 	json_object_put(r);
 	free(j->ports);
 	rs_job = NULL;
+	if (restart_done_hook)
+		restart_done_hook(j->mode, j->svc, j->nsvc, !j->failed);
 	if (c && !j->in_request)
 		control_finish(c);
 	loop_defer_free(j); /* its watches may have events pending in this batch */
@@ -867,32 +874,28 @@ static json_object *rs_select(struct rs_job *j, json_object *names)
 	return NULL;
 }
 
-int restart_request(struct ctl_client *c, const char *cmd, json_object *req)
-{
-	json_object *modev = NULL, *names = NULL, *err;
-	const char *mode = cmd;
-	struct rs_job *j;
+static const struct {
+	const char *mode;
+	const rs_step_fn *steps;
+} rs_modes[] = {
+	{ "master", rs_master },     { "quick", rs_quick }, { "emergency", rs_emergency },
+	{ "stop", rs_stop_only },    { "start", rs_start_only },
+	{ "reclaim", rs_master }, /* master, for one service, started by the guard itself */
+};
 
-	if (c->uid != 0)
-		err = rs_refuse("%s changes state: it requires root", cmd);
-	else if (rs_job)
-		err = rs_refuse("a %s is already running (step %s, %llu ms so far): try again when "
-				"it ends", rs_job->mode, rs_job->step_name ? rs_job->step_name : "-",
-				(unsigned long long)rs_ms(rs_job->t0_ns));
-	else
-		err = NULL;
-	if (!err && !strcmp(cmd, "restart")) {
-		mode = "master";
-		if (json_object_object_get_ex(req, "mode", &modev))
-			mode = json_object_get_string(modev);
-		if (strcmp(mode, "master") && strcmp(mode, "quick") && strcmp(mode, "emergency"))
-			err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
-					mode);
-	}
-	if (err) {
-		control_reply(c, err);
-		json_object_put(err);
-		return 0;
+/* A new job for mode on the named services (all when names is NULL); NULL and *err. */
+static struct rs_job *rs_new(const char *mode, json_object *names, json_object **err)
+{
+	struct rs_job *j;
+	size_t m;
+
+	for (m = 0; m < sizeof(rs_modes) / sizeof(rs_modes[0]) && strcmp(rs_modes[m].mode, mode);
+	     m++)
+		;
+	if (m == sizeof(rs_modes) / sizeof(rs_modes[0])) {
+		*err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
+				 mode);
+		return NULL;
 	}
 	j = calloc(1, sizeof(*j));
 	if (j)
@@ -901,30 +904,81 @@ int restart_request(struct ctl_client *c, const char *cmd, json_object *req)
 		if (j)
 			free(j->ports);
 		free(j);
-		err = rs_refuse("out of resources");
-		control_reply(c, err);
-		json_object_put(err);
-		return 0;
+		*err = rs_refuse("out of resources");
+		return NULL;
 	}
-	json_object_object_get_ex(req, "services", &names);
-	err = rs_select(j, names);
-	if (err) {
+	*err = rs_select(j, names);
+	if (*err) {
 		timer_close(&j->timer);
 		free(j->ports);
 		free(j);
+		return NULL;
+	}
+	j->mode = rs_modes[m].mode;
+	j->steps = rs_modes[m].steps;
+	j->steps_done = json_object_new_array();
+	j->t0_ns = now_ns();
+	return j;
+}
+
+int restart_reclaim(struct pg_service *s)
+{
+	json_object *names, *err = NULL;
+	struct rs_job *j;
+
+	if (rs_job)
+		return -EBUSY;
+	names = json_object_new_array();
+	json_object_array_add(names, json_object_new_string(s->conf->name));
+	j = rs_new("reclaim", names, &err);
+	json_object_put(names);
+	if (!j) {
+		json_object_put(err);
+		return -ENOMEM;
+	}
+	/* a reclaim flushes the owner's port only, never the reserved ones */
+	memset(j->ports, 0, 65536);
+	j->ports[s->conf->port] = 1;
+	rs_job = j;
+	log_info("reclaim of port %d for %s", s->conf->port, s->conf->name);
+	rs_next(j);
+	return 0;
+}
+
+int restart_request(struct ctl_client *c, const char *cmd, json_object *req)
+{
+	json_object *modev = NULL, *names = NULL, *err = NULL;
+	const char *mode = cmd;
+	struct rs_job *j = NULL;
+
+	if (!strcmp(cmd, "restart")) {
+		mode = "master";
+		if (json_object_object_get_ex(req, "mode", &modev) && modev)
+			mode = json_object_get_string(modev);
+		if (strcmp(mode, "master") && strcmp(mode, "quick") && strcmp(mode, "emergency"))
+			err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
+					mode);
+	}
+	if (c->uid != 0)
+		err = rs_refuse("%s changes state: it requires root", cmd);
+	else if (rs_job)
+		err = rs_refuse("a %s is already running (step %s, %llu ms so far): try again when "
+				"it ends", rs_job->mode, rs_job->step_name ? rs_job->step_name : "-",
+				(unsigned long long)rs_ms(rs_job->t0_ns));
+	if (!err) {
+		json_object_object_get_ex(req, "services", &names);
+		if (names && !json_object_is_type(names, json_type_array))
+			err = rs_refuse("\"services\" must be a list of names");
+		else
+			j = rs_new(mode, names, &err);
+	}
+	if (err) {
 		control_reply(c, err);
 		json_object_put(err);
 		return 0;
 	}
-	j->mode = !strcmp(mode, "master") ? "master" : !strcmp(mode, "quick") ? "quick"
-		: !strcmp(mode, "emergency") ? "emergency" : !strcmp(mode, "stop") ? "stop" : "start";
-	j->steps = !strcmp(j->mode, "master") ? rs_master : !strcmp(j->mode, "quick") ? rs_quick
-		 : !strcmp(j->mode, "emergency") ? rs_emergency : !strcmp(j->mode, "stop")
-		 ? rs_stop_only : rs_start_only;
 	j->client = c;
 	c->on_close = rs_client_gone;
-	j->steps_done = json_object_new_array();
-	j->t0_ns = now_ns();
 	j->in_request = 1;
 	rs_job = j;
 	log_info("%s requested by pid %d (%d services)", j->mode, (int)c->pid, j->nsvc);

@@ -20,5 +20,9 @@ void restart_on_service(const char *type, struct pg_service *s);
 /* The claim table changed (a release): a job waiting for free ports looks. */
 void restart_on_claims(void);
 int restart_busy(void);
+/* Reclaim s's port: a master restart of s alone, flushing only its port. -EBUSY if a job runs. */
+int restart_reclaim(struct pg_service *s);
+/* Called when any job ends (set by the guard). */
+extern void (*restart_done_hook)(const char *mode, struct pg_service **svc, int n, int ok);
 
 #endif

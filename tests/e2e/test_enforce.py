@@ -173,3 +173,39 @@ class ReservedPortsTest(EnforceBase):
         g.cli("shutdown", check=0)
         g.proc.wait(10)
         self.assertEqual(sysctl("-n", "net.ipv4.ip_local_reserved_ports"), str(BASE + 85))
+
+
+class ReclaimTest(EnforceBase):
+    def test_port_stolen_while_owner_and_guard_were_down_is_reclaimed(self):
+        g = self.enforce(services=http("web", WEB))
+        g.cli("shutdown", check=0)  # everything down, enforcement off
+        g.proc.wait(10)
+        thief = subprocess.Popen([sys.executable, "-c", BINDER.replace(
+            "print('ok', flush=True)", "s.listen(); print('ok', flush=True)"), "0.0.0.0",
+            str(WEB), "tcp", "0", "600"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: thief.poll() is None and thief.kill())
+        self.assertEqual(thief.stdout.readline().strip(), "ok")
+        g.start(wait_running=False)
+        wait_for(lambda: thief.poll() is not None, 20, "the thief to be flushed")
+        wait_for(lambda: g.service("web")["state"] == "RUNNING" and
+                 g.service("web")["listening"], 20, "web serving its port again")
+        rec = g.events("reclaim")
+        self.assertEqual(len(rec), 1, rec)
+        self.assertEqual([h["pid"] for h in rec[0]["holders"]], [thief.pid])
+        done = [e for e in g.events("restart_done") if e.get("mode") == "reclaim"]
+        self.assertEqual(len(done), 1)
+        self.assertEqual([s["step"] for s in done[0]["steps"]],
+                         ["stop", "flush", "release", "clean", "start", "verify"])
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "owned")
+
+    def test_observe_mode_never_reclaims(self):
+        thief = subprocess.Popen([sys.executable, "-c", BINDER.replace(
+            "print('ok', flush=True)", "s.listen(); print('ok', flush=True)"), "0.0.0.0",
+            str(WEB), "tcp", "0", "600"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: thief.poll() is None and thief.kill())
+        self.assertEqual(thief.stdout.readline().strip(), "ok")
+        g = self.guard(services=http("web", WEB)).start(wait_running=False)
+        wait_for(lambda: g.events("port_conflict"), 15, "the conflict")
+        self.assertIsNone(thief.poll())
+        self.assertEqual(g.events("reclaim"), [])
