@@ -7,8 +7,10 @@
  *
  * With CGROUP_PROCS the process first moves itself into that cgroup (a
  * service's cgroup: the binds are then the owner's). Prints one line per rep:
- * the mean ns per iteration. A failed bind is an error (exit 1): the loop
- * must measure successful binds.
+ * the mean wall-clock ns and the mean CPU ns (user + system time of the
+ * process, which includes the BPF programs run in its system calls) per
+ * iteration. A failed bind is an error (exit 1): the loop must measure
+ * successful binds.
  *
  * Build: gcc -O2 -o bindloop bindloop.c
  */
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -32,13 +35,23 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static int bind_rep(int port, long n, double *ns)
+static double cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
+
+static int bind_rep(int port, long n, double *ns, double *cpu)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
-	double t0;
+	double t0, c0;
 	long i;
 
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c0 = cpu_ns();
 	t0 = now_ns();
 	for (i = 0; i < n; i++) {
 		int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -56,23 +69,25 @@ static int bind_rep(int port, long n, double *ns)
 		close(s);
 	}
 	*ns = (now_ns() - t0) / n;
+	*cpu = (cpu_ns() - c0) / n;
 	return 0;
 }
 
-static void getppid_rep(long n, double *ns)
+static void getppid_rep(long n, double *ns, double *cpu)
 {
-	double t0 = now_ns();
+	double c0 = cpu_ns(), t0 = now_ns();
 	long i;
 
 	for (i = 0; i < n; i++)
 		syscall(SYS_getppid); /* no libc caching */
 	*ns = (now_ns() - t0) / n;
+	*cpu = (cpu_ns() - c0) / n;
 }
 
 int main(int argc, char **argv)
 {
 	long n, reps, r;
-	double ns;
+	double ns, cpu;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: bindloop bind PORT N REPS [CGROUP_PROCS] | "
@@ -82,10 +97,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "getppid")) {
 		n = atol(argv[2]);
 		reps = atol(argv[3]);
-		getppid_rep(n / 10 + 1, &ns); /* warm-up */
+		getppid_rep(n / 10 + 1, &ns, &cpu); /* warm-up */
 		for (r = 0; r < reps; r++) {
-			getppid_rep(n, &ns);
-			printf("%.1f\n", ns);
+			getppid_rep(n, &ns, &cpu);
+			printf("%.1f %.1f\n", ns, cpu);
 		}
 		return 0;
 	}
@@ -103,12 +118,12 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (bind_rep(atoi(argv[2]), n / 10 + 1, &ns)) /* warm-up */
+	if (bind_rep(atoi(argv[2]), n / 10 + 1, &ns, &cpu)) /* warm-up */
 		return 1;
 	for (r = 0; r < reps; r++) {
-		if (bind_rep(atoi(argv[2]), n, &ns))
+		if (bind_rep(atoi(argv[2]), n, &ns, &cpu))
 			return 1;
-		printf("%.1f\n", ns);
+		printf("%.1f %.1f\n", ns, cpu);
 	}
 	return 0;
 }

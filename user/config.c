@@ -82,7 +82,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[11];
+	int guard_keys[17];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -575,8 +575,76 @@ static int config_guard_on_conflict(struct config_ctx *ctx, const char *key, con
 	return 0;
 }
 
+/* "64M", "512K", "1G" or a number of bytes. */
+static int config_guard_journal_max(struct config_ctx *ctx, const char *key, const char *value)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(value, &end, 10);
+	if (end == value || errno || value[0] == '-')
+		goto bad;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		v <<= 30, end++;
+	if (*end || v < 4096)
+		goto bad;
+	ctx->c->journal_max = v;
+	return 0;
+bad:
+	config_err(ctx, ctx->line, "%s: bad size '%s' (e.g. 64M; at least 4K)", key, value);
+	return -EINVAL;
+}
+
+static int config_guard_syslog(struct config_ctx *ctx, const char *key, const char *value)
+{
+	static const char *const vals[] = { "no", "yes", NULL };
+	int v;
+
+	if (config_set_enum(ctx, &v, key, value, vals, "yes or no"))
+		return -EINVAL;
+	ctx->c->syslog = v;
+	return 0;
+}
+
+static int config_guard_alert_command(struct config_ctx *ctx, const char *key, const char *value)
+{
+	(void)key;
+	return config_set_str(ctx, &ctx->c->alert_command, value);
+}
+
+static int config_guard_metrics_file(struct config_ctx *ctx, const char *key, const char *value)
+{
+	return config_set_path_max(ctx, &ctx->c->metrics_file, key, value, CONFIG_PATH_MAX);
+}
+
+/* 127.0.0.1:9464 or [::1]:9464: loopback only. */
+static int config_guard_metrics_listen(struct config_ctx *ctx, const char *key, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	long port;
+
+	if (!colon || config_parse_long(colon + 1, 1, 65535, &port) ||
+	    (strncmp(value, "127.", 4) && strncmp(value, "[::1]:", 6))) {
+		config_err(ctx, ctx->line, "%s: '%s' is not a loopback address:port "
+			   "(127.0.0.1:9464 or [::1]:9464)", key, value);
+		return -EINVAL;
+	}
+	return config_set_str(ctx, &ctx->c->metrics_listen, value);
+}
+
+static int config_guard_coalesce(struct config_ctx *ctx, const char *key, const char *value)
+{
+	return config_set_duration(ctx, &ctx->c->coalesce_ms, key, value);
+}
+
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
-       GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT };
+       GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT, GK_JOURNAL_MAX, GK_SYSLOG,
+       GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -590,6 +658,12 @@ static const struct config_key config_guard_keys[] = {
 	[GK_ON_ROGUE] = { "on_rogue", config_guard_on_rogue },
 	[GK_BPFFS] = { "bpffs", config_guard_bpffs },
 	[GK_ON_CONFLICT] = { "on_conflict", config_guard_on_conflict },
+	[GK_JOURNAL_MAX] = { "journal_max", config_guard_journal_max },
+	[GK_SYSLOG] = { "syslog", config_guard_syslog },
+	[GK_ALERT_COMMAND] = { "alert_command", config_guard_alert_command },
+	[GK_METRICS_FILE] = { "metrics_file", config_guard_metrics_file },
+	[GK_METRICS_LISTEN] = { "metrics_listen", config_guard_metrics_listen },
+	[GK_COALESCE] = { "coalesce_window", config_guard_coalesce },
 };
 
 /* [service:NAME] */
@@ -1214,6 +1288,9 @@ int config_parse(const char *path, struct pg_config **out, FILE *errs)
 	ctx->c->mode = PG_MODE_ENFORCE;
 	ctx->c->ring_buffer_kb = 8192;
 	ctx->c->reclaim = 1;
+	ctx->c->journal_max = 64ULL << 20;
+	ctx->c->syslog = 1;
+	ctx->c->coalesce_ms = 1000;
 
 	rc = ini_parse_stream(config_read, ctx, config_handler, ctx);
 	if (rc < 0)
@@ -1260,6 +1337,9 @@ void config_free(struct pg_config *c)
 	free(c->state_dir);
 	free(c->log_dir);
 	free(c->bpffs);
+	free(c->alert_command);
+	free(c->metrics_file);
+	free(c->metrics_listen);
 	free(c);
 }
 

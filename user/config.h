@@ -63,6 +63,12 @@ struct pg_config {
 	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */
 	enum pg_on_rogue on_rogue; /* default deny */
 	int reclaim;		/* on_conflict = reclaim (default, enforce mode only) | alert */
+	uint64_t journal_max;	/* rotate events.jsonl past this size (default 64M) */
+	int syslog;		/* alerts to syslog (LOG_DAEMON), default yes */
+	char *alert_command;	/* run with one alert's JSON on stdin, or NULL */
+	char *metrics_file;	/* Prometheus textfile, or NULL */
+	char *metrics_listen;	/* loopback host:port serving /metrics, or NULL */
+	uint64_t coalesce_ms;	/* window for repeated identical alerts (default 1s) */
 	char *bpffs;		/* default /sys/fs/bpf: pins in <bpffs>/portguard/<name>/ */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;

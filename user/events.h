@@ -32,8 +32,11 @@ json_object *events_new(const char *type, uint64_t realtime_us, const char *serv
 /* The first holder of a claim as {"pid", "comm", "uid", "proto", "addr"}. */
 json_object *events_claim_holders(const struct claim *c, const char *(*svc_of)(uint64_t cgid));
 
-/* Journal: open (mkdir -p its directory), append one line, close. */
-int journal_open(const char *path);
+/*
+ * Journal: open (mkdir -p its directory), append one line, close. Past
+ * max_bytes the file is rotated: events.jsonl -> .1 -> .2 -> .3 (the oldest goes).
+ */
+int journal_open(const char *path, uint64_t max_bytes);
 /* Writes the line; returns 0 or -errno. */
 int journal_write(json_object *ev);
 void journal_close(void);

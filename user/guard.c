@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "cgroup.h"
 #include "claims.h"
 #include "config.h"
@@ -30,6 +31,7 @@
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "report.h"
 #include "restart.h"
 #include "supervise.h"
@@ -96,8 +98,8 @@ static int guard_is_conflict(const char *type)
 	       !strcmp(type, "port_shared") || !strcmp(type, "events_lost");
 }
 
-/* The journal first (so no alert is lost), then stderr, then followers. */
-void guard_emit_json(json_object *ev)
+/* The journal first (so no alert is lost), then stderr, followers, syslog, alert_command. */
+static void guard_publish(json_object *ev)
 {
 	const char *type = json_object_get_string(json_object_object_get(ev, "type"));
 	int err = journal_write(ev);
@@ -106,6 +108,7 @@ void guard_emit_json(json_object *ev)
 		log_warnx("journal write failed: %s", strerror(-err));
 	fprintf(stderr, "%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
 	control_broadcast(ev);
+	alerts_deliver(ev);
 	if (guard_is_conflict(type)) {
 		int i = G.nrecent++ % GUARD_RECENT;
 
@@ -113,6 +116,16 @@ void guard_emit_json(json_object *ev)
 		G.recent[i] = json_object_get(ev);
 	}
 	json_object_put(ev);
+}
+
+/* Counted by the metrics as it is; repeated identical alerts are coalesced. */
+void guard_emit_json(json_object *ev)
+{
+	metrics_count(ev);
+	if (alerts_coalesce(ev))
+		guard_publish(ev);
+	else
+		json_object_put(ev);
 }
 
 static json_object *guard_kevent(const char *type, const struct pg_event *e, const char *service)
@@ -549,6 +562,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	if (size < sizeof(*e))
 		return 0;
 	G.events_seen++;
+	metrics_kernel_event(e->kind);
 	if (e->lost_total > G.lost_seen)
 		G.need_resync = 1; /* one re-sync after the batch, not one per event */
 	switch (e->kind) {
@@ -1063,10 +1077,12 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/events.jsonl", cfg->state_dir);
-	if ((err = journal_open(path))) {
+	if ((err = journal_open(path, cfg->journal_max))) {
 		log_warnx("cannot open the journal %s: %s", path, strerror(-err));
 		goto out;
 	}
+	if ((err = alerts_init(cfg, guard_publish)) || (err = metrics_init(cfg, &G.L)))
+		goto out;
 	err = supervise_init(cfg, guard_on_service);
 	if (err)
 		goto out;
@@ -1123,6 +1139,8 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	}
 	err = loop_run();
 out:
+	alerts_close(); /* open coalescing windows are journaled now */
+	metrics_close();
 	control_close();
 	supervise_cleanup();
 	loader_close(&G.L);

@@ -2,6 +2,7 @@
 guarded ports with EPERM, the owner binds, allow rules and the kill policy
 work, observe mode denies nothing."""
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -209,3 +210,68 @@ class ReclaimTest(EnforceBase):
         wait_for(lambda: g.events("port_conflict"), 15, "the conflict")
         self.assertIsNone(thief.poll())
         self.assertEqual(g.events("reclaim"), [])
+
+
+STORM = ("import socket, sys\nn = eperm = 0\nfor i in range(int(sys.argv[2])):\n"
+         "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "    try:\n        s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+         "    except PermissionError:\n        eperm += 1\n"
+         "    s.close()\n    n += 1\nprint(n, eperm)\n")
+
+
+class StormTest(EnforceBase):
+    def test_storm_of_10000_rogue_binds_is_denied_and_counted_exactly(self):
+        g = self.guard(guard_extra="metrics_file = @DIR@/portguard.prom\n".replace(
+            "@DIR@", "/tmp"), services=http("web", WEB))
+        metrics = os.path.join(g.dir, "portguard.prom")
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce").replace(
+                "/tmp/portguard.prom", metrics)
+        with open(g.conf, "w") as f:
+            f.write(text)
+        g.start()
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            sys.executable, "-c", STORM, str(RESERVED), "10000"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.stdout.split(), ["10000", "10000"], r.stderr)  # every one EPERM
+        g.cli("shutdown", check=0)  # closes the coalescing windows into the journal
+        g.proc.wait(30)
+        denied = g.events("bind_denied")
+        lost = sum(e["count"] for e in g.events("events_lost"))
+        total = sum(e.get("count", 1) for e in denied)
+        self.assertEqual(lost, 0, "an 8 MiB ring should not overflow here")
+        self.assertEqual(total, 10000)
+        self.assertLess(len(denied), 200, "coalesced: %d journal lines" % len(denied))
+        self.assertTrue(any(e.get("coalesced") for e in denied))
+        with open(metrics) as f:
+            prom = f.read()
+        self.assertIn('portguard_denials_total{port="%d"} 10000' % RESERVED, prom)
+
+
+class SinksTest(EnforceBase):
+    def test_alert_command_metrics_listen_and_journal_rotation(self):
+        g = self.guard(guard_extra="alert_command = cat >> @DIR@/alerts.out\n"
+                       "metrics_listen = 127.0.0.1:%d\njournal_max = 4K\n" % (BASE + 95),
+                       services=http("web", WEB))
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce").replace(
+                "@DIR@", g.dir)
+        with open(g.conf, "w") as f:
+            f.write(text)
+        g.start()
+        for i in range(30):  # 30 distinct binders: 30 alerts, past 4K of journal
+            self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), str(errno.EPERM))
+        out = os.path.join(g.dir, "alerts.out")
+        wait_for(lambda: os.path.exists(out) and
+                 sum(1 for _ in open(out)) >= 30, 20, "30 alerts through alert_command")
+        with open(out) as f:
+            first = json.loads(f.readline())
+        self.assertEqual((first["type"], first["port"]), ("bind_denied", RESERVED))
+        body = subprocess.run([sys.executable, "-c", "import urllib.request, sys\n"
+                               "print(urllib.request.urlopen('http://127.0.0.1:%d/metrics')"
+                               ".read().decode())" % (BASE + 95)],
+                              capture_output=True, text=True, timeout=30).stdout
+        self.assertIn('portguard_denials_total{port="%d"} 30' % RESERVED, body)
+        self.assertIn('portguard_service_up{service="web"} 1', body)
+        self.assertIn('portguard_events_lost_total{kind="bind_denied"} 0', body)
+        self.assertTrue(os.path.exists(os.path.join(g.state, "events.jsonl.1")))

@@ -114,7 +114,7 @@ static void test_journal_appends_lines(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sub/events.jsonl", dir);
-	assert_int_equal(journal_open(path), 0);
+	assert_int_equal(journal_open(path, 0), 0);
 	o = events_new("service_start", 0, "db_poller");
 	assert_int_equal(journal_write(o), 0);
 	assert_int_equal(journal_write(o), 0);

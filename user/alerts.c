@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "alerts.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+
+#define AL_SLOTS 1024	     /* distinct (type, port, binder) keys in a window */
+#define AL_CMD_MAX 4	     /* alert_command runs at once */
+#define AL_CMD_QUEUE 256     /* waiting ones; beyond: dropped and counted */
+#define AL_CMD_TIMEOUT_MS 10000
+
+struct al_slot {
+	char type[24];
+	int port;
+	int64_t pid;
+	uint64_t end_ms;   /* window end */
+	long count;	   /* folded since the window opened */
+	json_object *last; /* the last folded alert: the summary's fields */
+};
+
+struct al_run {
+	struct pg_watch w; /* pidfd */
+	pid_t pid;
+	struct pg_timer timeout;
+	int busy;
+};
+
+static const struct pg_config *al_cfg;
+static void (*al_publish)(json_object *ev);
+static struct al_slot al_slots[AL_SLOTS];
+static int al_nslots;
+static struct pg_timer al_timer = { .w.fd = -1 };
+static struct al_run al_runs[AL_CMD_MAX];
+static char *al_queue[AL_CMD_QUEUE];
+static int al_qhead, al_qlen;
+static unsigned long al_cmd_failures;
+
+int alerts_is_alert(const char *type)
+{
+	static const char *const kinds[] = { "rogue_bind", "port_conflict", "port_shared",
+					     "bind_denied", "events_lost", "reclaim",
+					     "reclaim_backoff", "service_fatal", "restart_failed",
+					     NULL };
+	int i;
+
+	for (i = 0; kinds[i]; i++)
+		if (!strcmp(type, kinds[i]))
+			return 1;
+	return 0;
+}
+
+static int al_coalescible(const char *type)
+{
+	return !strcmp(type, "rogue_bind") || !strcmp(type, "bind_denied");
+}
+
+static const char *al_str(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+
+	return v ? json_object_get_string(v) : "";
+}
+
+static int64_t al_int(json_object *o, const char *k)
+{
+	json_object *v = json_object_object_get(o, k);
+
+	return v ? json_object_get_int64(v) : 0;
+}
+
+/* Close expired windows: a summary for those that folded something. */
+static void al_sweep(struct pg_timer *t)
+{
+	uint64_t now = now_ms(), next = 0;
+	int i;
+
+	(void)t;
+	for (i = 0; i < al_nslots;) {
+		struct al_slot *s = &al_slots[i];
+
+		if (s->end_ms > now) {
+			if (!next || s->end_ms < next)
+				next = s->end_ms;
+			i++;
+			continue;
+		}
+		if (s->count) {
+			json_object *ev = s->last;
+
+			json_object_object_add(ev, "count", json_object_new_int64(s->count));
+			json_object_object_add(ev, "coalesced", json_object_new_boolean(1));
+			json_object_object_add(ev, "window_ms",
+					       json_object_new_int64(al_cfg->coalesce_ms));
+			s->last = NULL;
+			al_publish(ev);
+			/* keep the key for one more window: a storm gives one line a window */
+			s->count = 0;
+			s->end_ms = now + al_cfg->coalesce_ms;
+			if (!next || s->end_ms < next)
+				next = s->end_ms;
+			i++;
+			continue;
+		}
+		*s = al_slots[--al_nslots];
+	}
+	if (next)
+		timer_arm_ms(&al_timer, next - now ? next - now : 1);
+}
+
+int alerts_coalesce(json_object *ev)
+{
+	const char *type = al_str(ev, "type");
+	int port = (int)al_int(ev, "port");
+	int64_t pid = al_int(ev, "pid");
+	int i;
+
+	if (!al_cfg || !al_cfg->coalesce_ms || !al_coalescible(type))
+		return 1;
+	for (i = 0; i < al_nslots; i++) {
+		struct al_slot *s = &al_slots[i];
+
+		if (s->port == port && s->pid == pid && !strcmp(s->type, type) &&
+		    s->end_ms > now_ms()) {
+			s->count++;
+			json_object_put(s->last);
+			s->last = json_object_get(ev);
+			return 0;
+		}
+	}
+	if (al_nslots == AL_SLOTS)
+		return 1; /* too many distinct binders at once: every alert goes out */
+	memset(&al_slots[al_nslots], 0, sizeof(al_slots[0]));
+	snprintf(al_slots[al_nslots].type, sizeof(al_slots[0].type), "%s", type);
+	al_slots[al_nslots].port = port;
+	al_slots[al_nslots].pid = pid;
+	al_slots[al_nslots].end_ms = now_ms() + al_cfg->coalesce_ms;
+	if (al_nslots++ == 0)
+		timer_arm_ms(&al_timer, al_cfg->coalesce_ms);
+	json_object_object_add(ev, "count", json_object_new_int64(1));
+	return 1;
+}
+
+/* ---- alert_command ---- */
+
+static void al_cmd_next(void);
+
+static void al_run_end(struct al_run *r, const char *why)
+{
+	siginfo_t si = { 0 };
+
+	if (r->w.fd >= 0) {
+		waitid((idtype_t)P_PIDFD, (id_t)r->w.fd, &si, WEXITED | WNOHANG);
+		loop_del(&r->w);
+		close(r->w.fd);
+		r->w.fd = -1;
+	}
+	timer_disarm(&r->timeout);
+	if (why || si.si_code != CLD_EXITED || si.si_status != 0) {
+		al_cmd_failures++;
+		log_warnx("alert_command %s (pid %d)", why ? why : si.si_code == CLD_EXITED
+			  ? "exited non-zero" : "was killed by a signal", (int)r->pid);
+	}
+	r->busy = 0;
+	al_cmd_next();
+}
+
+static void al_run_exited(struct pg_watch *w, uint32_t events)
+{
+	(void)events;
+	al_run_end(w->arg, NULL);
+}
+
+static void al_run_timeout(struct pg_timer *t)
+{
+	struct al_run *r = t->arg;
+
+	if (r->w.fd >= 0)
+		syscall(SYS_pidfd_send_signal, r->w.fd, SIGKILL, NULL, 0);
+	log_warnx("alert_command took over %d ms: killed", AL_CMD_TIMEOUT_MS);
+	al_cmd_failures++;
+}
+
+static int al_spawn(struct al_run *r, const char *json)
+{
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return -errno;
+	}
+	if (pid == 0) {
+		dup2(pfd[0], 0);
+		setsid();
+		execl("/bin/sh", "sh", "-c", al_cfg->alert_command, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[0]);
+	/* one alert is small (< 64 KiB pipe buffer): this write does not block */
+	if (write(pfd[1], json, strlen(json)) < 0 || write(pfd[1], "\n", 1) < 0)
+		log_warn("alert_command stdin");
+	close(pfd[1]);
+	r->pid = pid;
+	r->w.fd = syscall(SYS_pidfd_open, pid, 0);
+	r->w.cb = al_run_exited;
+	r->w.arg = r;
+	if (r->w.fd < 0 || loop_add(&r->w, EPOLLIN) < 0) {
+		waitpid(pid, NULL, 0);
+		return -EIO;
+	}
+	r->busy = 1;
+	timer_arm_ms(&r->timeout, AL_CMD_TIMEOUT_MS);
+	return 0;
+}
+
+static void al_cmd_next(void)
+{
+	int i;
+
+	for (i = 0; i < AL_CMD_MAX && al_qlen; i++) {
+		char *json;
+
+		if (al_runs[i].busy)
+			continue;
+		json = al_queue[al_qhead];
+		al_qhead = (al_qhead + 1) % AL_CMD_QUEUE;
+		al_qlen--;
+		if (al_spawn(&al_runs[i], json) < 0) {
+			al_cmd_failures++;
+			log_warnx("alert_command: cannot run it");
+		}
+		free(json);
+	}
+}
+
+void alerts_deliver(json_object *ev)
+{
+	const char *json = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
+
+	if (!al_cfg || !alerts_is_alert(al_str(ev, "type")))
+		return;
+	if (al_cfg->syslog)
+		syslog(LOG_WARNING, "%s %s", al_str(ev, "type"), json);
+	if (!al_cfg->alert_command)
+		return;
+	if (al_qlen == AL_CMD_QUEUE) {
+		al_cmd_failures++; /* counted and logged, never a stall */
+		log_warnx("alert_command: %d alerts waiting, this one is dropped (the journal has "
+			  "it)", AL_CMD_QUEUE);
+		return;
+	}
+	al_queue[(al_qhead + al_qlen) % AL_CMD_QUEUE] = strdup(json);
+	if (al_queue[(al_qhead + al_qlen) % AL_CMD_QUEUE])
+		al_qlen++;
+	al_cmd_next();
+}
+
+unsigned long alerts_command_failures(void)
+{
+	return al_cmd_failures;
+}
+
+int alerts_init(const struct pg_config *c, void (*publish)(json_object *ev))
+{
+	int i, err;
+
+	al_cfg = c;
+	al_publish = publish;
+	if ((err = timer_init(&al_timer, al_sweep, NULL)))
+		return err;
+	for (i = 0; i < AL_CMD_MAX; i++) {
+		al_runs[i].w.fd = -1;
+		if ((err = timer_init(&al_runs[i].timeout, al_run_timeout, &al_runs[i])))
+			return err;
+	}
+	if (c->syslog)
+		openlog("portguard", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	return 0;
+}
+
+void alerts_close(void)
+{
+	int i;
+
+	timer_close(&al_timer);
+	for (i = 0; i < al_nslots; i++) { /* the windows still open: their counts go out now */
+		if (al_slots[i].count && al_publish) {
+			json_object_object_add(al_slots[i].last, "count",
+					       json_object_new_int64(al_slots[i].count));
+			json_object_object_add(al_slots[i].last, "coalesced",
+					       json_object_new_boolean(1));
+			al_publish(al_slots[i].last);
+		} else {
+			json_object_put(al_slots[i].last);
+		}
+	}
+	al_nslots = 0;
+	for (i = 0; i < AL_CMD_MAX; i++)
+		timer_close(&al_runs[i].timeout);
+	while (al_qlen) {
+		free(al_queue[al_qhead]);
+		al_qhead = (al_qhead + 1) % AL_CMD_QUEUE;
+		al_qlen--;
+	}
+	if (al_cfg && al_cfg->syslog)
+		closelog();
+	al_cfg = NULL;
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "alerts.h"
+#include "config.h"
+#include "events.h"
+#include "loader.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "supervise.h"
+
+static const struct pg_config *m_cfg;
+static struct loader *m_loader;
+static uint64_t m_kernel[PG_EV_KIND_MAX];
+static uint32_t m_rogue[65536], m_denied[65536], m_killed[65536];
+static unsigned long m_reclaims[PG_MAX_SERVICES];
+static unsigned long m_restarts_ok, m_restarts_failed;
+static struct pg_timer m_timer = { .w.fd = -1 };
+static struct pg_watch m_listen = { .fd = -1 };
+static int m_dirty_armed;
+
+void metrics_kernel_event(unsigned int kind)
+{
+	if (kind < PG_EV_KIND_MAX)
+		m_kernel[kind]++;
+}
+
+void metrics_count(json_object *ev)
+{
+	json_object *t = json_object_object_get(ev, "type"), *p = json_object_object_get(ev, "port");
+	const char *type = t ? json_object_get_string(t) : "";
+	int port = p ? json_object_get_int(p) : 0;
+
+	if (port <= 0 || port > 65535)
+		port = 0;
+	if (!strcmp(type, "rogue_bind")) {
+		m_rogue[port]++;
+	} else if (!strcmp(type, "bind_denied")) {
+		json_object *a = json_object_object_get(ev, "action");
+
+		m_denied[port]++;
+		if (a && !strcmp(json_object_get_string(a), "killed"))
+			m_killed[port]++;
+	} else if (!strcmp(type, "reclaim")) {
+		struct pg_service *s = supervise_by_name(
+			json_object_get_string(json_object_object_get(ev, "service")));
+		int i;
+
+		for (i = 0; s && i < supervise_count(); i++)
+			if (supervise_get(i) == s)
+				m_reclaims[i]++;
+	} else if (!strcmp(type, "restart_done")) {
+		m_restarts_ok++;
+	} else if (!strcmp(type, "restart_failed")) {
+		m_restarts_failed++;
+	}
+	metrics_dirty();
+}
+
+static void metrics_ports(FILE *f, const char *name, const char *help, const uint32_t *v)
+{
+	int p;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (p = 1; p < 65536; p++)
+		if (v[p] || (m_cfg->guarded[p] && v != m_killed))
+			fprintf(f, "%s{port=\"%d\"} %u\n", name, p, v[p]);
+}
+
+void metrics_render(FILE *f)
+{
+	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 };
+	unsigned int k;
+	int i;
+
+	if (m_loader)
+		loader_counters(m_loader, lost, sent);
+	fprintf(f, "# HELP portguard_events_total Kernel events received, by kind.\n"
+		   "# TYPE portguard_events_total counter\n");
+	for (k = 1; k < PG_EV_KIND_MAX; k++)
+		fprintf(f, "portguard_events_total{kind=\"%s\"} %llu\n", events_kind_name(k),
+			(unsigned long long)m_kernel[k]);
+	fprintf(f, "# HELP portguard_events_lost_total Kernel events lost (ring buffer full), by "
+		   "kind.\n# TYPE portguard_events_lost_total counter\n");
+	for (k = 1; k < PG_EV_KIND_MAX; k++)
+		fprintf(f, "portguard_events_lost_total{kind=\"%s\"} %llu\n", events_kind_name(k),
+			(unsigned long long)lost[k]);
+	metrics_ports(f, "portguard_rogue_binds_total", "Rogue binds or listens seen, by port.",
+		      m_rogue);
+	metrics_ports(f, "portguard_denials_total", "Binds denied in the kernel, by port.",
+		      m_denied);
+	metrics_ports(f, "portguard_kills_total", "Binders killed (on_rogue = kill), by port.",
+		      m_killed);
+	fprintf(f, "# HELP portguard_reclaims_total Ports reclaimed for their owner.\n"
+		   "# TYPE portguard_reclaims_total counter\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_reclaims_total{service=\"%s\"} %lu\n",
+			supervise_get(i)->conf->name, m_reclaims[i]);
+	fprintf(f, "# HELP portguard_restarts_total Restart jobs (restart, stop, start, "
+		   "reclaim), by result.\n# TYPE portguard_restarts_total counter\n"
+		   "portguard_restarts_total{result=\"ok\"} %lu\n"
+		   "portguard_restarts_total{result=\"failed\"} %lu\n",
+		m_restarts_ok, m_restarts_failed);
+	fprintf(f, "# HELP portguard_service_up 1 when the service is RUNNING.\n"
+		   "# TYPE portguard_service_up gauge\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_service_up{service=\"%s\"} %d\n", supervise_get(i)->conf->name,
+			supervise_get(i)->state == SVC_RUNNING);
+	fprintf(f, "# HELP portguard_service_restarts_total Automatic restarts, by service.\n"
+		   "# TYPE portguard_service_restarts_total counter\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_service_restarts_total{service=\"%s\"} %d\n",
+			supervise_get(i)->conf->name, supervise_get(i)->restarts);
+	fprintf(f, "# HELP portguard_alert_command_failures_total alert_command runs dropped, "
+		   "failed or timed out.\n# TYPE portguard_alert_command_failures_total counter\n"
+		   "portguard_alert_command_failures_total %lu\n", alerts_command_failures());
+}
+
+/* Atomically: a temporary file in the same directory, then rename(). */
+static void metrics_write(struct pg_timer *t)
+{
+	char tmp[4096];
+	FILE *f;
+
+	(void)t;
+	m_dirty_armed = 0;
+	if (!m_cfg->metrics_file)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", m_cfg->metrics_file);
+	f = fopen(tmp, "w");
+	if (!f) {
+		log_warn("metrics_file %s", tmp);
+		return;
+	}
+	metrics_render(f);
+	if (fclose(f) != 0 || rename(tmp, m_cfg->metrics_file) < 0) {
+		log_warn("metrics_file %s", m_cfg->metrics_file);
+		unlink(tmp);
+	}
+}
+
+void metrics_dirty(void)
+{
+	if (!m_cfg || !m_cfg->metrics_file || m_dirty_armed || m_timer.w.fd < 0)
+		return;
+	m_dirty_armed = 1;
+	timer_arm_ms(&m_timer, 1000); /* at most one write a second, none when idle */
+}
+
+static void metrics_serve(struct pg_watch *w, uint32_t events)
+{
+	char *buf = NULL, hdr[128];
+	size_t len = 0;
+	FILE *f;
+	int fd;
+
+	(void)events;
+	fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	f = open_memstream(&buf, &len);
+	if (f) {
+		metrics_render(f);
+		fclose(f);
+		snprintf(hdr, sizeof(hdr), "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
+			 "version=0.0.4\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", len);
+		/* a loopback scrape of a few KiB fits in the socket buffer */
+		if (write(fd, hdr, strlen(hdr)) < 0 || write(fd, buf, len) < 0)
+			log_debug("metrics: write to the scraper failed");
+		free(buf);
+	}
+	close(fd);
+}
+
+static int metrics_listen(const char *spec)
+{
+	struct sockaddr_storage ss = { 0 };
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	int fd, one = 1, port = atoi(colon + 1);
+	socklen_t sl;
+
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+	if (host[0] == '[') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		host[strlen(host) - 1] = 0;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		inet_pton(AF_INET6, host + 1, &s6->sin6_addr);
+		sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		inet_pton(AF_INET, host, &s4->sin_addr);
+		sl = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 16) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	m_listen.fd = fd;
+	m_listen.cb = metrics_serve;
+	return loop_add(&m_listen, EPOLLIN);
+}
+
+int metrics_init(const struct pg_config *c, struct loader *L)
+{
+	int err;
+
+	m_cfg = c;
+	m_loader = L;
+	if (c->metrics_file && (err = timer_init(&m_timer, metrics_write, NULL)))
+		return err;
+	if (c->metrics_listen && (err = metrics_listen(c->metrics_listen))) {
+		log_warnx("metrics_listen %s: %s", c->metrics_listen, strerror(-err));
+		return err;
+	}
+	if (c->metrics_file)
+		metrics_write(NULL); /* the first file at once */
+	return 0;
+}
+
+void metrics_close(void)
+{
+	if (m_cfg && m_cfg->metrics_file && m_dirty_armed)
+		metrics_write(NULL); /* what changed last */
+	timer_close(&m_timer);
+	if (m_listen.fd >= 0) {
+		loop_del(&m_listen);
+		close(m_listen.fd);
+		m_listen.fd = -1;
+	}
+	m_cfg = NULL;
+}

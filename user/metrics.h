@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Prometheus metrics in the text exposition format: written atomically to
+ * metrics_file (for node_exporter's textfile collector) at most once a second
+ * and only after something changed, and served on an opt-in loopback
+ * metrics_listen address. No timer runs while nothing happens.
+ */
+#ifndef PG_METRICS_H
+#define PG_METRICS_H
+
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+struct pg_config;
+struct loader;
+
+int metrics_init(const struct pg_config *c, struct loader *L);
+void metrics_close(void);
+/* Count one event (before coalescing: the metrics see every one). */
+void metrics_count(json_object *ev);
+/* The kernel delivered an event of this kind. */
+void metrics_kernel_event(unsigned int kind);
+/* Something changed: schedule a write of metrics_file. */
+void metrics_dirty(void);
+/* The exposition text. */
+void metrics_render(FILE *f);
+
+#endif
