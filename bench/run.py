@@ -9,6 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import restart  # noqa: E402
+import suite  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
@@ -39,12 +40,18 @@ def main():
         return 1
     rows = []
     rows += restart.run()
+    rows += suite.run()
     head = ("what", "portguard", "baseline (same run)", "ratio")
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     table += ["| " + " | ".join(r) + " |" for r in rows]
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = "\n## %s\n\n%s\n\n%s\n" % (when, machine(), "\n".join(table))
     print(section)
+    failed = [r[0] for r in rows if r[1].startswith("FAILED")]
+    if failed:
+        print("bench: failed: %s; %s left as it was" % (", ".join(failed), DOC),
+              file=sys.stderr)
+        return 1
     old = ""
     if os.path.exists(DOC):
         with open(DOC) as f:

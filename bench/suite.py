@@ -52,8 +52,8 @@ PROTECTED = 19399
 DETECT_BINDS = 2000
 DETECT_INTERVAL_US = 2000
 POLL_SAMPLES = {0.1: 30, 1.0: 10}
-COST_BINDS = 100000
-COST_GETPPID = 1000000
+COST_BINDS = 50000
+COST_GETPPID = 500000
 COST_REPS = 5
 STORM_SECS = 10
 PACED_RATE = 50000
@@ -112,7 +112,7 @@ def build_helpers(d):
 class Guard:
     """One portguard instance (pgbench2) with its own config in a temp dir."""
 
-    def __init__(self, parent, mode, ports, protected, services):
+    def __init__(self, parent, mode, ports, protected, services, extra=""):
         self.dir = tempfile.mkdtemp(prefix="guard-", dir=parent)
         self.conf = os.path.join(self.dir, "portguard.conf")
         self.state = os.path.join(self.dir, "state")
@@ -122,9 +122,9 @@ class Guard:
         with open(self.conf, "w") as f:
             f.write("[guard]\nname = %s\nports = %s\nprotected = %s\nmode = %s\n"
                     "control = %s/ctl.sock\nstate_dir = %s\nlog_dir = %s/log\nbpffs = %s\n"
-                    "ring_buffer_kb = 8192\non_rogue = deny\n\n%s"
+                    "ring_buffer_kb = 8192\non_rogue = deny\n%s\n%s"
                     % (NAME, ports, protected, mode, self.dir, self.state, self.dir,
-                       self.bpffs, services))
+                       self.bpffs, extra, services))
 
     def cli(self, *args, timeout=60):
         return subprocess.run([PG, *args, "-c", self.conf], capture_output=True, text=True,
@@ -265,7 +265,9 @@ def cost(tools, cgprocs=None):
                            timeout=300)
         if r.returncode != 0:
             raise RuntimeError("bindloop %s: %s" % (" ".join(args), r.stderr.strip()))
-        return [float(x) for x in r.stdout.split()]
+        # one "wall_ns cpu_ns" line per rep: keep the CPU time (user + system of
+        # the loop, BPF programs included), steadier than wall time on a shared VM
+        return [float(line.split()[1]) for line in r.stdout.splitlines()]
     res = {"unguarded": run(["bind", str(UNGUARDED_PORT), str(COST_BINDS), str(COST_REPS)]),
            "owned": run(["bind", str(OWNED_PORT), str(COST_BINDS), str(COST_REPS)]
                         + ([cgprocs] if cgprocs else [])),
@@ -485,12 +487,24 @@ def idle(d):
         t0 = time.monotonic()
         loop = subprocess.Popen(["bash", "-c", "for i in $(seq %d); do ss -ltnup >/dev/null; "
                                  "sleep 1; done" % IDLE_SECS], start_new_session=True)
-        time.sleep(IDLE_SECS)
+        time.sleep(IDLE_SECS - 15)
+        g_mid = (proc_ctxsw(g.pid), proc_oncpu_ns(g.pid))
+        s_mid = proc_ctxsw(sv_pid) if sv_pid else None
+        time.sleep(15)
         g1 = (proc_cpu_ticks(g.pid), proc_oncpu_ns(g.pid), proc_ctxsw(g.pid))
         s1 = (proc_cpu_ticks(sv_pid), proc_oncpu_ns(sv_pid), proc_ctxsw(sv_pid)) \
             if sv_pid else None
         window = time.monotonic() - t0
-        _, _, ru = os.wait4(loop.pid, 0)  # the loop and every child it reaped
+        ru = None
+        end = time.monotonic() + 60
+        while ru is None:  # the loop and every child it reaped
+            pid, _, r = os.wait4(loop.pid, os.WNOHANG)
+            if pid:
+                ru = r
+            elif time.monotonic() > end:
+                raise RuntimeError("the ss loop did not end")
+            else:
+                time.sleep(0.1)
         loop_wall = time.monotonic() - t0
         loop.returncode = 0
         mem = proc_mem_kb(g.pid)
@@ -499,9 +513,12 @@ def idle(d):
         return {
             "window": window,
             "guard": {"cpu_ms": (g1[0] - g0[0]) * 1000.0 / CLK_TCK,
-                      "oncpu_us": (g1[1] - g0[1]) / 1000.0, "ctxsw": g1[2] - g0[2]},
+                      "oncpu_us": (g1[1] - g0[1]) / 1000.0, "ctxsw": g1[2] - g0[2],
+                      "ctxsw_last15": g1[2] - g_mid[0],
+                      "oncpu_last15_us": (g1[1] - g_mid[1]) / 1000.0},
             "sv": {"cpu_ms": (s1[0] - s0[0]) * 1000.0 / CLK_TCK,
-                   "oncpu_us": (s1[1] - s0[1]) / 1000.0, "ctxsw": s1[2] - s0[2]}
+                   "oncpu_us": (s1[1] - s0[1]) / 1000.0, "ctxsw": s1[2] - s0[2],
+                   "ctxsw_last15": s1[2] - s_mid}
             if sv_pid else None,
             "loop": {"cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000.0,
                      "ctxsw": ru.ru_nvcsw + ru.ru_nivcsw, "wall": loop_wall},
@@ -562,7 +579,10 @@ def run():
 
         # observe: cost, then detection
         c_obs = det = None
-        g = Guard(d, "observe", GUARDED, str(PROTECTED), owner_service())
+        # coalesce_window = 0: one rogue_bind line per socket (by default repeated
+        # alerts of one binder on one port within 1 s are folded into one)
+        g = Guard(d, "observe", GUARDED, str(PROTECTED), owner_service(),
+                  "coalesce_window = 0\n")
         try:
             if step("guard (observe) start", g.start):
                 c_obs = step("cost, observe", cost, tools,
@@ -586,6 +606,10 @@ def run():
             g.shutdown()
 
         idl = step("idle + footprint", idle, d)
+        c_none2 = step("cost, no guard (again)", cost, tools)
+        if c_none and c_none2:  # no guard before and after: the baseline spans the run
+            c_none = {k: c_none[k] + c_none2[k] for k in c_none}
+        foreign = max(foreign, foreign_cgroup_progs())
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -634,11 +658,11 @@ def run():
                 if not c:
                     continue
                 m = statistics.median(c[key])
-                rows.append(("%s, guard %s (median of %d x %dk)" % (label, mode, COST_REPS,
-                                                                      n // 1000),
-                             "%s/call" % fmt_ns(m),
-                             "%s: %s/call (reps +-%.0f%%)" % (note, fmt_ns(base),
-                                                              spread(c_none[key])),
+                rows.append(("%s, guard %s: CPU per call (median of %d x %dk)"
+                             % (label, mode, COST_REPS, n // 1000),
+                             "%s/call (reps +-%.0f%%)" % (fmt_ns(m), spread(c[key])),
+                             "%s, before and after: %s/call (%d reps +-%.0f%%)"
+                             % (note, fmt_ns(base), len(c_none[key]), spread(c_none[key])),
                              "%.2fx (%+.0f%%)" % (m / base, (m / base - 1) * 100)))
 
     # 3. storm
@@ -665,14 +689,14 @@ def run():
         gi, sv, lp = idl["guard"], idl["sv"], idl["loop"]
         base = []
         if sv:
-            base.append("supervisord: %.0f ms CPU, %d ctx switches" % (sv["cpu_ms"],
-                                                                       sv["ctxsw"]))
+            base.append("supervisord: %.0f ms CPU, %d ctx switches (%d in the last 15 s)"
+                        % (sv["cpu_ms"], sv["ctxsw"], sv["ctxsw_last15"]))
         base.append("ss -ltnup loop at 1 s: %.0f ms CPU, %d ctx switches (%.1f s)"
                     % (lp["cpu_ms"], lp["ctxsw"], lp["wall"]))
         rows.append(("idle %.0f s, 8 services: CPU (utime+stime), ctx switches "
                      "(voluntary+involuntary)" % w,
-                     "%.0f ms CPU (%.0f us on-CPU), %d ctx switches"
-                     % (gi["cpu_ms"], gi["oncpu_us"], gi["ctxsw"]),
+                     "%.0f ms CPU (%.0f us on-CPU), %d ctx switches (%d in the last 15 s)"
+                     % (gi["cpu_ms"], gi["oncpu_us"], gi["ctxsw"], gi["ctxsw_last15"]),
                      "; ".join(base),
                      "%d vs %d wake-ups (supervisord)" % (gi["ctxsw"], sv["ctxsw"])
                      if sv else "-"))

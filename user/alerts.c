@@ -271,6 +271,11 @@ void alerts_deliver(json_object *ev)
 	al_cmd_next();
 }
 
+void alerts_set_config(const struct pg_config *c)
+{
+	al_cfg = c;
+}
+
 unsigned long alerts_command_failures(void)
 {
 	return al_cmd_failures;

@@ -17,6 +17,8 @@ struct pg_config;
 /* publish(ev) sends a coalesced summary down the normal path (takes the reference). */
 int alerts_init(const struct pg_config *c, void (*publish)(json_object *ev));
 void alerts_close(void);
+/* After a reload (the settings that apply live: syslog, alert_command, coalesce_window). */
+void alerts_set_config(const struct pg_config *c);
 /* 1: an alert kind (conflicts, denials, reclaims, losses, failures). */
 int alerts_is_alert(const char *type);
 /* 1: publish ev now; 0: it was folded into a window (the caller drops its reference). */

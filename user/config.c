@@ -1343,6 +1343,34 @@ void config_free(struct pg_config *c)
 	free(c);
 }
 
+static int config_str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int config_service_equal(const struct pg_service_conf *a, const struct pg_service_conf *b)
+{
+	int i;
+
+	if (strcmp(a->name, b->name) || !config_str_eq(a->command, b->command) ||
+	    a->port != b->port || a->type != b->type || !config_str_eq(a->health, b->health) ||
+	    !config_str_eq(a->user, b->user) || !config_str_eq(a->directory, b->directory) ||
+	    a->nenv != b->nenv || !config_str_eq(a->pidfile, b->pidfile) ||
+	    !config_str_eq(a->socket, b->socket) || a->start_timeout_ms != b->start_timeout_ms ||
+	    a->start_window_ms != b->start_window_ms || a->stop_signal != b->stop_signal ||
+	    a->stop_timeout_ms != b->stop_timeout_ms || a->restart != b->restart ||
+	    a->priority != b->priority || a->on_rogue != b->on_rogue || a->nallow != b->nallow)
+		return 0;
+	for (i = 0; i < a->nenv; i++)
+		if (strcmp(a->env[i], b->env[i]))
+			return 0;
+	for (i = 0; i < a->nallow; i++)
+		if (a->allow[i].kind != b->allow[i].kind || a->allow[i].uid != b->allow[i].uid ||
+		    !config_str_eq(a->allow[i].path, b->allow[i].path))
+			return 0;
+	return 1;
+}
+
 enum pg_on_rogue config_port_policy(const struct pg_config *c, int port)
 {
 	const struct pg_service_conf *s = config_port_owner(c, port);

@@ -83,6 +83,9 @@ struct pg_config {
 int config_parse(const char *path, struct pg_config **out, FILE *errs);
 void config_free(struct pg_config *c);
 
+/* The two services are configured alike (nothing to restart on a reload). */
+int config_service_equal(const struct pg_service_conf *a, const struct pg_service_conf *b);
+
 /* The on_rogue policy in force for a guarded port (its owner's, else the guard's). */
 enum pg_on_rogue config_port_policy(const struct pg_config *c, int port);
 

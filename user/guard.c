@@ -60,6 +60,8 @@ static struct guard {
 	uint32_t denied[65536];	/* binds denied in the kernel, per port */
 	int need_resync;
 	int lock_fd;
+	struct pg_config *reloading;	/* the new config while services stop */
+	struct ctl_client *reload_client;
 	struct pg_timer reclaim_timer[PG_MAX_SERVICES]; /* a reclaim waiting for its turn */
 	int reclaims[PG_MAX_SERVICES];		       /* reclaims in a row, for the backoff */
 	uint64_t reclaim_ms[PG_MAX_SERVICES];	       /* when the last one started */
@@ -84,6 +86,9 @@ uint64_t guard_host_netns(void)
 }
 
 static void guard_maybe_reclaim(struct pg_service *s);
+static void guard_reload(struct ctl_client *c);
+static void guard_port_value(int port, struct pg_port *v);
+static int guard_allow_rules(void);
 
 static const char *guard_svc_of(uint64_t cgid)
 {
@@ -889,8 +894,18 @@ static int guard_request(struct ctl_client *c, json_object *req)
 		r = json_object_new_object();
 		json_object_object_add(r, "ok", json_object_new_boolean(1));
 		keep = 1;
+	} else if ((!strcmp(cmd, "restart") || !strcmp(cmd, "stop") || !strcmp(cmd, "start")) &&
+		   G.reloading) {
+		r = guard_error("a reload is in progress: try again when it ends");
 	} else if (!strcmp(cmd, "restart") || !strcmp(cmd, "stop") || !strcmp(cmd, "start")) {
 		return restart_request(c, cmd, req);
+	} else if (!strcmp(cmd, "reload")) {
+		if (c->uid != 0) {
+			r = guard_error("reload changes state: it requires root");
+		} else {
+			guard_reload(c);
+			return G.reload_client == c; /* answered later, or already */
+		}
 	} else if (!strcmp(cmd, "shutdown")) {
 		if (c->uid != 0)
 			r = guard_error("shutdown changes state: it requires root");
@@ -918,6 +933,137 @@ static int guard_request(struct ctl_client *c, json_object *req)
 	return keep;
 }
 
+/* ---- reload ---- */
+
+static void guard_reload_client_gone(struct ctl_client *c)
+{
+	if (G.reload_client == c)
+		G.reload_client = NULL;
+}
+
+static void guard_reload_reply(int ok, json_object *errors, const char *msg)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "ok", json_object_new_boolean(ok));
+	if (msg)
+		json_object_object_add(r, ok ? "detail" : "error", json_object_new_string(msg));
+	if (errors)
+		json_object_object_add(r, "errors", json_object_get(errors));
+	if (G.reload_client) {
+		G.reload_client->on_close = NULL;
+		control_reply(G.reload_client, r);
+		control_finish(G.reload_client);
+		G.reload_client = NULL;
+	}
+	json_object_put(r);
+}
+
+static void guard_reload_done(void *arg, struct pg_service **started, int n)
+{
+	struct pg_config *old = G.cfg;
+	json_object *ev, *names = json_object_new_array();
+	int i, err;
+
+	(void)arg;
+	G.cfg = G.reloading;
+	G.reloading = NULL;
+	alerts_set_config(G.cfg);
+	metrics_set_config(G.cfg);
+	/* entries are rewritten in place: no moment without enforcement */
+	if ((err = loader_set_ports(&G.L, G.cfg, guard_port_value)) || (err = guard_allow_rules()))
+		log_warnx("reload: cannot update the port maps: %s", strerror(-err));
+	if (G.cfg->mode == PG_MODE_ENFORCE)
+		sysctl_reserve_ports(G.cfg);
+	for (i = 0; i < n; i++) {
+		json_object_array_add(names, json_object_new_string(started[i]->conf->name));
+		supervise_start(started[i]);
+	}
+	ev = events_new("reload", events_now_us(), NULL);
+	json_object_object_add(ev, "config", json_object_new_string(G.cfg->path));
+	json_object_object_add(ev, "started", names);
+	guard_emit_json(ev);
+	guard_reload_reply(1, NULL, "reloaded");
+	config_free(old);
+}
+
+/* The settings that only a new guard can take. */
+static const char *guard_reload_fixed(const struct pg_config *a, const struct pg_config *b)
+{
+	if (strcmp(a->name, b->name))
+		return "name";
+	if (strcmp(a->control, b->control))
+		return "control";
+	if (strcmp(a->state_dir, b->state_dir))
+		return "state_dir";
+	if (strcmp(a->log_dir, b->log_dir))
+		return "log_dir";
+	if (strcmp(a->bpffs, b->bpffs))
+		return "bpffs";
+	if (a->ring_buffer_kb != b->ring_buffer_kb)
+		return "ring_buffer_kb";
+	if ((a->metrics_file == NULL) != (b->metrics_file == NULL) ||
+	    (a->metrics_file && strcmp(a->metrics_file, b->metrics_file)))
+		return "metrics_file";
+	if ((a->metrics_listen == NULL) != (b->metrics_listen == NULL) ||
+	    (a->metrics_listen && strcmp(a->metrics_listen, b->metrics_listen)))
+		return "metrics_listen";
+	return NULL;
+}
+
+/* SIGHUP or `portguard reload`: all of the file, or nothing. */
+static void guard_reload(struct ctl_client *c)
+{
+	struct pg_config *nc = NULL;
+	json_object *errors = json_object_new_array(), *ev;
+	char *buf = NULL, *line, *save, msg[256];
+	const char *fixed;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	G.reload_client = c;
+	if (c)
+		c->on_close = guard_reload_client_gone;
+	if (G.reloading || restart_busy() || G.shutdown_pending) {
+		guard_reload_reply(0, NULL, "a reload, restart or shutdown is in progress: try again "
+					    "when it ends");
+		json_object_put(errors);
+		return;
+	}
+	f = open_memstream(&buf, &len);
+	rc = f ? config_parse(G.cfg->path, &nc, f) : -ENOMEM;
+	if (f)
+		fclose(f);
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		log_warnx("reload: %s", line);
+		json_object_array_add(errors, json_object_new_string(line));
+	}
+	free(buf);
+	if (rc == 0 && (fixed = guard_reload_fixed(G.cfg, nc))) {
+		snprintf(msg, sizeof(msg), "%s: changing %s needs a new guard (portguard shutdown, "
+			 "then portguard run); nothing was changed", G.cfg->path, fixed);
+		log_warnx("reload: %s", msg);
+		json_object_array_add(errors, json_object_new_string(msg));
+		config_free(nc);
+		rc = -EINVAL;
+	}
+	if (rc) {
+		ev = events_new("reload_failed", events_now_us(), NULL);
+		json_object_object_add(ev, "errors", json_object_get(errors));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the running config is unchanged"));
+		guard_emit_json(ev);
+		guard_reload_reply(0, errors, "the config has errors; the running config is unchanged");
+		json_object_put(errors);
+		return;
+	}
+	json_object_put(errors);
+	G.reloading = nc;
+	log_info("reload: %s is valid; applying it", G.cfg->path);
+	supervise_reload(nc, guard_reload_done, NULL);
+}
+
 /* ---- signals ---- */
 
 static void guard_signal(struct pg_watch *w, uint32_t events)
@@ -934,7 +1080,7 @@ static void guard_signal(struct pg_watch *w, uint32_t events)
 		loop_stop();
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP: config reload is not implemented yet; keeping the current config");
+		guard_reload(NULL);
 		break;
 	}
 }
@@ -1152,5 +1298,7 @@ out:
 		close(G.lock_fd);
 	for (i = 0; i < PG_MAX_SERVICES; i++)
 		timer_close(&G.reclaim_timer[i]);
+	config_free(G.reloading);
+	config_free(G.cfg); /* ours since guard_run; a reload may have replaced it */
 	return err;
 }

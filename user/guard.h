@@ -12,7 +12,8 @@ struct claims;
 /*
  * `portguard run`: returns when the guard stops (0) or fails to start
  * (-errno). When ready_fd >= 0, one byte is written to it (and it is
- * closed) once the guard answers on its control socket.
+ * closed) once the guard answers on its control socket. The guard owns cfg
+ * (a reload replaces it) and frees it.
  */
 int guard_run(struct pg_config *cfg, int ready_fd);
 

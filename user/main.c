@@ -140,10 +140,18 @@ static int cmd_run(struct opts *o, int argc, char **argv)
 			log_warn("%s", c->state_dir);
 		cmd_pidfile(c, 1);
 	}
-	err = guard_run(c, ready);
-	if (o->daemon)
-		cmd_pidfile(c, 0);
-	config_free(c);
+	{
+		char state_dir[PATH_MAX];
+
+		snprintf(state_dir, sizeof(state_dir), "%s", c->state_dir);
+		err = guard_run(c, ready); /* takes c */
+		if (o->daemon) {
+			char path[PATH_MAX + 16];
+
+			snprintf(path, sizeof(path), "%s/portguard.pid", state_dir);
+			unlink(path);
+		}
+	}
 	return err ? 1 : 0;
 }
 
@@ -551,6 +559,45 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+static int cmd_reload(struct opts *o, int argc, char **argv)
+{
+	struct pg_config *c = cmd_load_config(o); /* a broken file stops here: file:line */
+	json_object *req = json_object_new_object(), *r = NULL, *v;
+	int fd, rc = 1, i;
+	FILE *f;
+
+	(void)argc;
+	(void)argv;
+	json_object_object_add(req, "cmd", json_object_new_string("reload"));
+	fd = control_connect(c->control, req);
+	json_object_put(req);
+	if (fd < 0) {
+		fprintf(stderr, "portguard: no guard is running for %s (%s): %s\n", c->name,
+			c->control, strerror(-fd));
+		config_free(c);
+		return EX_NOGUARD;
+	}
+	f = fdopen(fd, "r");
+	r = cmd_read_reply(f);
+	fclose(f);
+	if (r && json_object_object_get_ex(r, "ok", &v) && json_object_get_boolean(v)) {
+		printf("%s: reloaded\n", o->config);
+		rc = 0;
+	} else if (r) {
+		if (json_object_object_get_ex(r, "errors", &v))
+			for (i = 0; i < (int)json_object_array_length(v); i++)
+				fprintf(stderr, "%s\n", json_object_get_string(
+								  json_object_array_get_idx(v, i)));
+		fprintf(stderr, "portguard: %s\n",
+			json_object_get_string(json_object_object_get(r, "error")));
+	} else {
+		fprintf(stderr, "portguard: the guard did not answer\n");
+	}
+	json_object_put(r);
+	config_free(c);
+	return rc;
+}
+
 static int cmd_help(struct opts *o, int argc, char **argv);
 
 static const struct cmd cmds[] = {
@@ -582,6 +629,11 @@ static const struct cmd cmds[] = {
 	  "then comes from one sock_diag snapshot)." },
 	{ "events", cmd_events, "events [-c FILE] [--json] [--follow]",
 	  "Print the journal (state_dir/events.jsonl); with --follow, the live stream." },
+	{ "reload", cmd_reload, "reload [-c FILE]",
+	  "Read the config again (as SIGHUP does). A file with errors changes nothing (each\n"
+	  "error is printed as file:line: message); a valid one updates the port maps and\n"
+	  "policy in place, starts new services, stops removed ones and restarts changed\n"
+	  "ones, leaving the others untouched." },
 	{ "shutdown", cmd_shutdown, "shutdown [-c FILE]",
 	  "Stop every service (reverse priority order), then the guard, and remove the\n"
 	  "instance's cgroups. Requires root." },

@@ -239,6 +239,12 @@ int metrics_init(const struct pg_config *c, struct loader *L)
 	return 0;
 }
 
+void metrics_set_config(const struct pg_config *c)
+{
+	m_cfg = c;
+	metrics_dirty();
+}
+
 void metrics_close(void)
 {
 	if (m_cfg && m_cfg->metrics_file && m_dirty_armed)

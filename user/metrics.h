@@ -17,6 +17,8 @@ struct loader;
 
 int metrics_init(const struct pg_config *c, struct loader *L);
 void metrics_close(void);
+/* After a reload (the ports and services to list). */
+void metrics_set_config(const struct pg_config *c);
 /* Count one event (before coalescing: the metrics see every one). */
 void metrics_count(json_object *ev);
 /* The kernel delivered an event of this kind. */

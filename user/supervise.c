@@ -68,9 +68,15 @@ struct svc_priv {
 	char health_buf[128];
 };
 
+/*
+ * Services live in fixed slots (their watches point into them, so a slot never
+ * moves); svc_order[] lists the slots in use in priority order.
+ */
 static struct pg_service svc_tab[PG_MAX_SERVICES];
 static struct svc_priv svc_priv_tab[PG_MAX_SERVICES];
+static int svc_order[PG_MAX_SERVICES];
 static int svc_n;
+#define SVC(i) (&svc_tab[svc_order[i]])
 static const struct pg_config *svc_conf;
 static svc_event_fn svc_emit_fn;
 static char svc_instance[PATH_MAX];
@@ -1214,6 +1220,26 @@ static int svc_init_one(struct pg_service *s, const struct pg_service_conf *sc)
 	return 0;
 }
 
+/* Release a slot's watches; the processes are not touched. */
+static void svc_fini_one(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+
+	timer_close(&s->timer);
+	svc_health_close(s);
+	svc_close_pidfd(s);
+	if (s->inotify_fd >= 0) {
+		loop_del(&s->ev_w);
+		close(s->inotify_fd);
+	}
+	s->inotify_fd = s->ev_w.fd = -1;
+	if (p->exec_w.fd >= 0) {
+		loop_del(&p->exec_w);
+		close(p->exec_w.fd);
+		p->exec_w.fd = -1;
+	}
+}
+
 static int svc_make_dir(const char *what, const char *dir)
 {
 	int err = svc_mkdir_p(dir, 0750);
@@ -1249,6 +1275,7 @@ int supervise_init(const struct pg_config *c, svc_event_fn on_event)
 		return err;
 	}
 	for (i = 0; i < c->nsvc && i < PG_MAX_SERVICES; i++) {
+		svc_order[i] = i;
 		svc_n = i + 1;
 		err = svc_init_one(&svc_tab[i], &c->svc[i]);
 		if (err < 0)
@@ -1262,8 +1289,8 @@ void supervise_start_all(void)
 	int i;
 
 	for (i = 0; i < svc_n; i++)
-		if (svc_tab[i].state == SVC_STOPPED || svc_tab[i].state == SVC_EXITED)
-			supervise_start(&svc_tab[i]);
+		if (SVC(i)->state == SVC_STOPPED || SVC(i)->state == SVC_EXITED)
+			supervise_start(SVC(i));
 }
 
 int supervise_start(struct pg_service *s)
@@ -1314,7 +1341,7 @@ void supervise_stop_all(void (*done)(void *), void *arg)
 		return;
 	svc_stopall_stepping = 1;
 	while (!svc_stopall_wait && svc_stopall_idx >= 0) {
-		svc_stopall_wait = &svc_tab[svc_stopall_idx--];
+		svc_stopall_wait = SVC(svc_stopall_idx--);
 		supervise_stop(svc_stopall_wait, NULL, NULL);
 	}
 	svc_stopall_stepping = 0;
@@ -1330,9 +1357,9 @@ void supervise_remove_cgroups(void)
 	int i, err;
 
 	for (i = 0; i < svc_n; i++) {
-		err = cg_remove(svc_tab[i].cgpath);
+		err = cg_remove(SVC(i)->cgpath);
 		if (err < 0 && err != -ENOENT)
-			log_warnx("cannot remove %s: %s", svc_tab[i].cgpath, strerror(-err));
+			log_warnx("cannot remove %s: %s", SVC(i)->cgpath, strerror(-err));
 	}
 	if (!svc_instance[0])
 		return;
@@ -1359,7 +1386,7 @@ int supervise_count(void)
 
 struct pg_service *supervise_get(int i)
 {
-	return i >= 0 && i < svc_n ? &svc_tab[i] : NULL;
+	return i >= 0 && i < svc_n ? SVC(i) : NULL;
 }
 
 struct pg_service *supervise_by_name(const char *name)
@@ -1367,8 +1394,8 @@ struct pg_service *supervise_by_name(const char *name)
 	int i;
 
 	for (i = 0; i < svc_n; i++)
-		if (strcmp(svc_tab[i].conf->name, name) == 0)
-			return &svc_tab[i];
+		if (strcmp(SVC(i)->conf->name, name) == 0)
+			return SVC(i);
 	return NULL;
 }
 
@@ -1379,8 +1406,8 @@ struct pg_service *supervise_by_cgroup(uint64_t cgid)
 	if (!cgid)
 		return NULL;
 	for (i = 0; i < svc_n; i++)
-		if (svc_tab[i].cgroup_id == cgid)
-			return &svc_tab[i];
+		if (SVC(i)->cgroup_id == cgid)
+			return SVC(i);
 	return NULL;
 }
 
@@ -1391,8 +1418,8 @@ struct pg_service *supervise_by_port(int port)
 	if (port <= 0)
 		return NULL;
 	for (i = 0; i < svc_n; i++)
-		if (svc_tab[i].conf->port == port)
-			return &svc_tab[i];
+		if (SVC(i)->conf->port == port)
+			return SVC(i);
 	return NULL;
 }
 
@@ -1407,15 +1434,114 @@ void supervise_cleanup(void)
 	int i;
 
 	for (i = 0; i < svc_n; i++) {
-		s = &svc_tab[i];
-		timer_close(&s->timer);
-		svc_health_close(s);
-		svc_close_pidfd(s);
-		if (s->inotify_fd >= 0) {
-			loop_del(&s->ev_w);
-			close(s->inotify_fd);
-		}
-		s->inotify_fd = s->ev_w.fd = -1;
+		s = SVC(i);
+		svc_fini_one(s);
 	}
 	svc_n = 0;
+}
+
+/* ---- reload ---- */
+
+static struct {
+	const struct pg_config *nc;
+	void (*done)(void *arg, struct pg_service **started, int n);
+	void *arg;
+	int waiting;
+} svc_rl;
+
+static int svc_slot_in_use(int slot)
+{
+	int i;
+
+	for (i = 0; i < svc_n; i++)
+		if (svc_order[i] == slot)
+			return 1;
+	return 0;
+}
+
+/* Every stop is done: switch to the new config's services. */
+static void svc_reload_apply(void)
+{
+	const struct pg_config *nc = svc_rl.nc;
+	struct pg_service *started[PG_MAX_SERVICES];
+	int order[PG_MAX_SERVICES], free_slots[PG_MAX_SERVICES], nfree = 0, nstart = 0;
+	int i, k, slot;
+
+	for (slot = 0; slot < PG_MAX_SERVICES; slot++) /* free before this reload */
+		if (!svc_slot_in_use(slot))
+			free_slots[nfree++] = slot;
+	for (i = 0; i < nc->nsvc; i++) {
+		struct pg_service *s = NULL;
+
+		for (k = 0; k < svc_n && !s; k++)
+			if (!strcmp(SVC(k)->conf->name, nc->svc[i].name))
+				s = SVC(k);
+		if (s) {
+			int changed = !config_service_equal(s->conf, &nc->svc[i]);
+
+			s->conf = &nc->svc[i];
+			order[i] = s - svc_tab;
+			if (changed)
+				started[nstart++] = s;
+			continue;
+		}
+		slot = free_slots[--nfree];
+		order[i] = slot;
+		if (svc_init_one(&svc_tab[slot], &nc->svc[i]) < 0) {
+			log_warnx("reload: cannot set up %s", nc->svc[i].name);
+			continue;
+		}
+		if (svc_tab[slot].state != SVC_RUNNING) /* not adopted */
+			started[nstart++] = &svc_tab[slot];
+	}
+	for (k = 0; k < svc_n; k++) { /* removed: release the slot and the cgroup */
+		int kept = 0;
+
+		for (i = 0; i < nc->nsvc && !kept; i++)
+			kept = order[i] == svc_order[k];
+		if (!kept) {
+			svc_fini_one(SVC(k));
+			cg_remove(SVC(k)->cgpath);
+		}
+	}
+	memcpy(svc_order, order, sizeof(order[0]) * nc->nsvc);
+	svc_n = nc->nsvc;
+	svc_conf = nc;
+	svc_rl.done(svc_rl.arg, started, nstart);
+}
+
+static void svc_reload_stopped(struct pg_service *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	if (--svc_rl.waiting == 0)
+		svc_reload_apply();
+}
+
+int supervise_reload(const struct pg_config *nc,
+		     void (*done)(void *arg, struct pg_service **started, int n), void *arg)
+{
+	int i, k;
+
+	svc_rl.nc = nc;
+	svc_rl.done = done;
+	svc_rl.arg = arg;
+	svc_rl.waiting = 1; /* held until every stop is issued */
+	for (k = 0; k < svc_n; k++) {
+		struct pg_service *s = SVC(k);
+		int same = 0;
+
+		for (i = 0; i < nc->nsvc && !same; i++)
+			same = !strcmp(nc->svc[i].name, s->conf->name) &&
+			       config_service_equal(&nc->svc[i], s->conf);
+		if (same)
+			continue;
+		/* removed or changed: stop it first (a changed one starts again after) */
+		svc_rl.waiting++;
+		if (supervise_stop(s, svc_reload_stopped, NULL) < 0)
+			svc_rl.waiting--;
+	}
+	if (--svc_rl.waiting == 0)
+		svc_reload_apply();
+	return 0;
 }

@@ -83,6 +83,14 @@ void supervise_listen_seen(struct pg_service *s);
 /* Its listener on s->conf->port went away. */
 void supervise_listen_gone(struct pg_service *s);
 
+/*
+ * Switch to a new config: services configured alike keep running untouched;
+ * changed and removed ones are stopped; then done(arg, started, n) runs with
+ * the changed and new services, which the caller starts. nc must live on.
+ */
+int supervise_reload(const struct pg_config *nc,
+		     void (*done)(void *arg, struct pg_service **started, int n), void *arg);
+
 int supervise_count(void);
 struct pg_service *supervise_get(int i);
 struct pg_service *supervise_by_name(const char *name);

@@ -3,6 +3,7 @@ guarded ports with EPERM, the owner binds, allow rules and the kill policy
 work, observe mode denies nothing."""
 import errno
 import json
+import signal
 import os
 import subprocess
 import sys
@@ -22,6 +23,11 @@ BINDER = ("import socket, sys, time\n"
           "try:\n    s.bind((sys.argv[1], int(sys.argv[2])))\n    print('ok', flush=True)\n"
           "except OSError as e:\n    print(e.errno, flush=True)\n"
           "if len(sys.argv) > 5: time.sleep(float(sys.argv[5]))\n")
+
+
+def bg(name, extra="", prio=50):
+    return ("[service:%s]\ncommand = @DEMO@ background --name %s %s\nstop_timeout = 1s\n"
+            "priority = %d\n\n" % (name, name, extra, prio))
 
 
 def http(name, port, more="", extra=""):
@@ -275,3 +281,55 @@ class SinksTest(EnforceBase):
         self.assertIn('portguard_service_up{service="web"} 1', body)
         self.assertIn('portguard_events_lost_total{kind="bind_denied"} 0', body)
         self.assertTrue(os.path.exists(os.path.join(g.state, "events.jsonl.1")))
+
+
+class ReloadTest(EnforceBase):
+    def write(self, g, services, extra=""):
+        with open(g.conf) as f:
+            head = f.read().split("[service:")[0]
+        with open(g.conf, "w") as f:
+            f.write(head + extra + services.replace("@DEMO@", pgtest.PG_DEMO))
+
+    def test_broken_file_changes_nothing(self):
+        g = self.enforce(services=http("web", WEB) + bg("worker"))
+        pids = {s["name"]: s["pid"] for s in g.status()["services"]}
+        with open(g.conf) as f:
+            good = f.read()
+        self.write(g, http("web", WEB) + bg("worker") + "[service:bad]\nport = 70000\n")
+        r = g.cli("reload")
+        self.assertEqual(r.returncode, 2)
+        self.assertRegex(r.stderr, r"%s:\d+: " % g.conf)
+        os.kill(g.proc.pid, signal.SIGHUP)  # the same through the signal
+        wait_for(lambda: g.events("reload_failed"), 10, "reload_failed in the journal")
+        ev = g.events("reload_failed")[0]
+        self.assertTrue(any(e.startswith(g.conf + ":") and "70000" in e for e in ev["errors"]),
+                        ev)
+        with open(g.conf, "w") as f:  # the CLI itself needs a readable file
+            f.write(good)
+        self.assertEqual(pids, {s["name"]: s["pid"] for s in g.status()["services"]})
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), str(errno.EPERM))
+
+    def test_valid_reload_starts_stops_restarts_only_what_changed(self):
+        g = self.enforce(services=http("web", WEB) + bg("keep") + bg("gone") + bg("change"))
+        pids = {s["name"]: s["pid"] for s in g.status()["services"]}
+        web_pid = pids["web"]
+        self.write(g, http("web", WEB) + bg("keep") + bg("change", "--name changed") +
+                   bg("new"), extra="")
+        r = g.cli("reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = {s["name"]: s for s in g.status()["services"]}
+        self.assertEqual(sorted(st), ["change", "keep", "new", "web"])
+        self.assertEqual(st["web"]["pid"], web_pid)
+        self.assertEqual(st["keep"]["pid"], pids["keep"])
+        self.assertNotEqual(st["change"]["pid"], pids["change"])
+        self.assertFalse(pid_alive(pids["gone"]))
+        wait_for(lambda: all(s["state"] == "RUNNING" for s in g.status()["services"]), 10,
+                 "every service RUNNING")
+        self.assertFalse(os.path.exists(os.path.join(g.cgroup_dir(), "gone")))
+        rel = g.events("reload")[-1]
+        self.assertEqual(sorted(rel["started"]), ["change", "new"])
+        # the port maps follow, in place: web's port moves from owned to reserved
+        self.write(g, bg("keep") + bg("change", "--name changed") + bg("new"))
+        self.assertEqual(g.cli("reload").returncode, 0)
+        self.assertFalse(pid_alive(web_pid))
+        self.assertEqual(self.bind("0.0.0.0", WEB, uid=65534), str(errno.EPERM))
