@@ -12,8 +12,10 @@
  * returns, SO_COOKIE, listen(), close(). A few warm-up binds first, until
  * the stream is seen to be live.
  *
- * Prints one line per bind: cookie bind_ns recv_ns ts_us (recv_ns and ts_us
- * are -1 when no rogue_bind arrived for that cookie within 10 s).
+ * Prints one line per bind: cookie bind_ns recv_ns ts_us late_ns (recv_ns
+ * and ts_us are -1 when no rogue_bind arrived for that cookie within 10 s;
+ * late_ns is how late the binder woke for that bind: the machine's own
+ * scheduling noise, measured in the same run).
  *
  * Build: gcc -O2 -pthread -o rogue rogue.c
  */
@@ -188,7 +190,7 @@ int main(int argc, char **argv)
 {
 	int port, count, interval_us, fds[2], i, ok = 0, rc = 1;
 	uint64_t *cookies;
-	int64_t *at, start;
+	int64_t *at, *late, start;
 	pthread_t th;
 	pid_t child;
 	struct timespec next;
@@ -204,7 +206,8 @@ int main(int argc, char **argv)
 	seen = calloc(maxseen, sizeof(*seen));
 	cookies = calloc(count, sizeof(*cookies));
 	at = calloc(count, sizeof(*at));
-	if (!seen || !cookies || !at || pipe(fds) < 0)
+	late = calloc(count, sizeof(*late));
+	if (!seen || !cookies || !at || !late || pipe(fds) < 0)
 		return 1;
 	prctl(PR_SET_TIMERSLACK, 1UL);
 	child = fork();
@@ -250,6 +253,13 @@ int main(int argc, char **argv)
 			next.tv_sec++;
 		}
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		{
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			late[i] = (now.tv_sec - next.tv_sec) * 1000000000LL +
+				  (now.tv_nsec - next.tv_nsec);
+		}
 		cookies[i] = rogue_bind(port, &at[i]);
 	}
 	/* every event, or 10 s */
@@ -266,9 +276,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < count; i++) {
 		int j = cookies[i] ? find(cookies[i]) : -1;
 
-		printf("%llu %lld %lld %lld\n", (unsigned long long)cookies[i], (long long)at[i],
-		       j >= 0 ? (long long)seen[j].recv_ns : -1LL,
-		       j >= 0 ? (long long)seen[j].ts_us : -1LL);
+		printf("%llu %lld %lld %lld %lld\n", (unsigned long long)cookies[i],
+		       (long long)at[i], j >= 0 ? (long long)seen[j].recv_ns : -1LL,
+		       j >= 0 ? (long long)seen[j].ts_us : -1LL, (long long)late[i]);
 	}
 	fprintf(stderr, "rogue: %d rogue_bind lines read\n", seen_count());
 	rc = 0;

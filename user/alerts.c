@@ -52,7 +52,7 @@ int alerts_is_alert(const char *type)
 	static const char *const kinds[] = { "rogue_bind", "port_conflict", "port_shared",
 					     "bind_denied", "events_lost", "reclaim",
 					     "reclaim_backoff", "service_fatal", "restart_failed",
-					     NULL };
+					     "autobind_killed", NULL };
 	int i;
 
 	for (i = 0; kinds[i]; i++)

@@ -100,7 +100,9 @@ static const char *guard_svc_of(uint64_t cgid)
 static int guard_is_conflict(const char *type)
 {
 	return !strcmp(type, "rogue_bind") || !strcmp(type, "port_conflict") ||
-	       !strcmp(type, "port_shared") || !strcmp(type, "events_lost");
+	       !strcmp(type, "port_shared") || !strcmp(type, "events_lost") ||
+	       !strcmp(type, "bind_denied") || !strcmp(type, "reclaim") ||
+	       !strcmp(type, "autobind_killed");
 }
 
 /* The journal first (so no alert is lost), then stderr, followers, syslog, alert_command. */
@@ -449,6 +451,8 @@ static void guard_on_bind(const struct pg_event *e)
 	}
 }
 
+static const char *guard_kill_binder(const struct pg_event *e);
+
 static void guard_on_listen(const struct pg_event *e)
 {
 	struct claim *c = guard_claim(e);
@@ -458,6 +462,20 @@ static void guard_on_listen(const struct pg_event *e)
 	c->state = CLAIM_LISTEN;
 	guard_emit_json(guard_kevent("listen", e, guard_svc_of(e->cgroup_id)));
 	guard_rogue(c, e, "listen");
+	/*
+	 * listen() without bind() got a guarded port (the kernel cannot refuse
+	 * that one): in enforce mode the listener is stopped instead.
+	 */
+	if (e->child == 1 && e->netns == G.host_netns && G.cfg->guarded[e->port] &&
+	    G.cfg->mode == PG_MODE_ENFORCE && config_port_policy(G.cfg, e->port) != PG_ROGUE_ALERT &&
+	    !guard_is_owner(supervise_by_port(e->port), e->cgroup_id)) {
+		json_object *ev = guard_kevent("autobind_killed", e, NULL);
+
+		json_object_object_add(ev, "action", json_object_new_string(guard_kill_binder(e)));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"listen() without bind() was given a guarded port: the listener was stopped"));
+		guard_emit_json(ev);
+	}
 	guard_shared(c, e);
 	guard_listen_state(c);
 	if (supervise_by_port(e->port)) /* taken while its owner was down? */
@@ -744,6 +762,21 @@ static void guard_on_service(const char *type, struct pg_service *s, const char 
 
 /* ---- status ---- */
 
+/* The newest recent conflict on port, or NULL. */
+static json_object *guard_last_conflict(int port)
+{
+	int i, n = G.nrecent < GUARD_RECENT ? G.nrecent : GUARD_RECENT;
+
+	for (i = G.nrecent - 1; i >= G.nrecent - n; i--) {
+		json_object *ev = G.recent[i % GUARD_RECENT];
+		json_object *p = json_object_object_get(ev, "port");
+
+		if (p && json_object_get_int(p) == port)
+			return json_object_get(ev);
+	}
+	return NULL;
+}
+
 /* Every claim in the table (all namespaces), for tests and debugging. */
 static json_object *guard_claims_json(void)
 {
@@ -822,6 +855,7 @@ json_object *guard_status_json(void)
 		int port = json_object_get_int(json_object_object_get(p, "port"));
 
 		json_object_object_add(p, "denied", json_object_new_int64(G.denied[port]));
+		json_object_object_add(p, "last_conflict", guard_last_conflict(port));
 	}
 	healthy &= report_ports_ok(ports);
 	json_object_object_add(st, "ports", ports);

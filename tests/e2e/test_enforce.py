@@ -137,13 +137,19 @@ class NoGapTest(EnforceBase):
         n0 = attached()
         g = self.enforce()
         self.assertEqual(attached(), n0 + 1)
+        # kill -9 in the middle of a storm: every bind is still refused
+        storm = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  sys.executable, "-c", STORM, str(RESERVED + 1), "20000"],
+                                 stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: g.events("bind_denied"), 20, "the storm to begin")
         g.kill9()
+        self.assertEqual(storm.communicate(timeout=120)[0].split(), ["20000", "20000"])
         # No guard: the kernel still says no, and remembers it.
         self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), str(errno.EPERM))
         g.start()
         self.assertIn("reused the pinned", g.stderr())
-        wait_for(lambda: g.events("bind_denied"), 10, "the denial made while no guard ran")
-        self.assertEqual(g.events("bind_denied")[0]["port"], RESERVED)
+        wait_for(lambda: any(e["port"] == RESERVED for e in g.events("bind_denied")), 10,
+                 "the denial made while no guard ran")
         self.assertEqual(attached(), n0 + 1)  # swapped in place, not attached twice
         g.cli("shutdown", check=0)
         g.proc.wait(10)
@@ -333,3 +339,30 @@ class ReloadTest(EnforceBase):
         self.assertEqual(g.cli("reload").returncode, 0)
         self.assertFalse(pid_alive(web_pid))
         self.assertEqual(self.bind("0.0.0.0", WEB, uid=65534), str(errno.EPERM))
+
+
+class AutobindTest(EnforceBase):
+    def test_listen_without_bind_on_a_guarded_port_is_stopped(self):
+        ns = self.netns()
+        ex = ["ip", "netns", "exec", ns]
+        sysctl = lambda *a: subprocess.run(ex + ["sysctl", *a], capture_output=True,
+                                           text=True, check=True).stdout.strip()
+        g = self.guard(services=http("web", WEB))
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        g.start(prefix=["nsenter", "--net=/run/netns/" + ns])
+        # after the guard reserved what it could: the range moves onto guarded ports
+        sysctl("-qw", "net.ipv4.ip_local_port_range=%d %d" % (BASE + 60, BASE + 61))
+        p = subprocess.Popen(ex + [sys.executable, "-c", "import socket, time\n"
+                                   "s = socket.socket(); s.listen()\n"
+                                   "print(s.getsockname()[1], flush=True); time.sleep(60)"],
+                             stdout=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        port = int(p.stdout.readline() or 0)
+        self.assertIn(port, (BASE + 60, BASE + 61))
+        self.assertEqual(p.wait(15), -9)
+        ev = g.events("autobind_killed")
+        self.assertEqual(len(ev), 1)
+        self.assertEqual((ev[0]["port"], ev[0]["action"]), (port, "killed"))
