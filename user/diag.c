@@ -23,6 +23,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
+#include "cgroup.h"
 #include "diag.h"
 
 /* TCP states as the kernel numbers them (include/net/tcp_states.h). */
@@ -249,69 +250,33 @@ static ssize_t diag_read_file(const char *path, char *buf, size_t size)
 	return (ssize_t)off;
 }
 
-/* Undo mountinfo's octal escapes (\040 for a space and so on) in place. */
-static void diag_unescape(char *s)
+
+/* Field `field` (1-based, as in proc(5)) of /proc/<pid>/stat as a number; 0 when unknown. */
+unsigned long long diag_proc_stat(uint32_t pid, int field)
 {
-	char *d = s;
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, i;
 
-	while (*s) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*d++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
-			s += 4;
-		} else {
-			*d++ = *s++;
-		}
-	}
-	*d = '\0';
-}
-
-/* The cgroup2 mount point, from /proc/self/mountinfo; NULL when there is none. Cached. */
-static const char *diag_cgroup_root(void)
-{
-	static char root[PATH_MAX];
-	static int looked;
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-
-	if (looked)
-		return root[0] ? root : NULL;
-
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return NULL; /* try again next time */
-	while (getline(&line, &cap, f) > 0) {
-		/* id parent maj:min root mountpoint opts [optional...] - fstype src sopts */
-		char *sep = strstr(line, " - ");
-		char *fields[5];
-		char *p = line;
-		int i;
-
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8) != 0)
-			continue;
-		*sep = '\0';
-		for (i = 0; i < 5; i++)
-			if (!(fields[i] = strsep(&p, " ")))
-				break;
-		if (i < 5 || strcmp(fields[3], "/") != 0) /* a bind of a subtree */
-			continue;
-		diag_unescape(fields[4]);
-		if (strlen(fields[4]) < sizeof(root)) {
-			strcpy(root, fields[4]);
-			break;
-		}
-	}
-	free(line);
-	fclose(f);
-	looked = 1;
-	return root[0] ? root : NULL;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm (field 2) may hold spaces and parentheses */
+	for (i = 2; i < field && p; i++)
+		p = strchr(p + 1, ' ');
+	return p && field > 2 ? strtoull(p + 1, NULL, 10) : 0;
 }
 
 uint64_t diag_pid_cgroup(uint32_t pid)
 {
 	char path[PATH_MAX + 64], buf[4096];
-	const char *root = diag_cgroup_root();
+	const char *root = cg_root();
 	char *line, *p, *nl;
 	struct stat st;
 

@@ -58,6 +58,9 @@ int diag_dump_connected(const uint8_t *want, struct diag_result *out);
 /* Does process pid have socket inode `ino` open (in /proc/<pid>/fd)? */
 int diag_pid_has_inode(uint32_t pid, uint64_t ino);
 
+/* Field `field` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unknown. */
+unsigned long long diag_proc_stat(uint32_t pid, int field);
+
 /* The cgroup v2 id (inode of the cgroup directory) of a process, 0 if unknown. */
 uint64_t diag_pid_cgroup(uint32_t pid);
 

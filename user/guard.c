@@ -515,22 +515,7 @@ static void guard_on_release(const struct pg_event *e)
 /* The process's start time in boot-clock ns, 0 if unknown. */
 static uint64_t guard_start_ns(uint32_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start = 0;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-	fclose(f);
-	for (i = 0; p && i < 20; i++) /* field 22 (starttime) is 20 fields after ')' */
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1)
-		return 0;
-	return start * (1000000000ULL / sysconf(_SC_CLK_TCK));
+	return diag_proc_stat(pid, 22) * (1000000000ULL / sysconf(_SC_CLK_TCK));
 }
 
 /* on_rogue = kill: SIGKILL the binder, if the pid is still the process that bound. */

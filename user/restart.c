@@ -264,27 +264,11 @@ static void rs_step_kill(struct rs_job *j)
 
 static int rs_is_kthread(uint32_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long flags = 0;
-	FILE *f;
-	int i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 1; /* gone or unreadable: do not touch */
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return 1;
-	}
-	fclose(f);
-	p = strrchr(buf, ')');
-	/* field 9 (flags); p points at field 2's end */
-	for (i = 0; p && i < 7; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%lu", &flags) != 1)
-		return 1;
-	return (flags & 0x00200000) != 0; /* PF_KTHREAD */
+	/*
+	 * field 9, flags: PF_KTHREAD. A process we cannot read is caught later:
+	 * without its /proc/<pid>/fd it cannot be shown to hold the socket.
+	 */
+	return (diag_proc_stat(pid, 9) & 0x00200000) != 0;
 }
 
 static void rs_target_exited(struct pg_watch *w, uint32_t events)

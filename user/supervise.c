@@ -31,6 +31,7 @@
 #include <wordexp.h>
 
 #include "cgroup.h"
+#include "diag.h"
 #include "log.h"
 #include "supervise.h"
 
@@ -175,28 +176,7 @@ static int svc_write_file(const char *path, const char *text)
 /* Field 22 of /proc/PID/stat: start time in clock ticks after boot. 0 on error. */
 static unsigned long long svc_proc_starttime(pid_t pid)
 {
-	unsigned long long st = 0;
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!p)
-		return 0;
-	for (i = 2; i < 22 && p; i++) /* field 2 ends at ')' */
-		p = strchr(p + 1, ' ');
-	if (p)
-		st = strtoull(p + 1, NULL, 10);
-	return st;
+	return diag_proc_stat((uint32_t)pid, 22);
 }
 
 static int64_t svc_boot_time_s(void)
