@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from restart import DEMO, PG, ROOT, command_for, trading_services  # noqa: E402
+from restart import DEMO, PG, command_for, trading_services  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "pgbench2"

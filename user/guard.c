@@ -505,9 +505,10 @@ static void guard_on_release(const struct pg_event *e)
 	if (!e->child && guard_is_owner(owner, copy.cgroup_id) && copy.netns == G.host_netns)
 		guard_conflict(&copy, e, owner, guard_other_holder(&copy, owner, 0));
 	if (e->child) {
-		json_object *ev = guard_kevent("release", e, guard_svc_of(copy.cgroup_id));
+		struct pg_event full = *e; /* the kernel knows no address at release */
 
-		guard_emit_json(ev);
+		memcpy(full.addr, copy.addr, sizeof(full.addr));
+		guard_emit_json(guard_kevent("release", &full, guard_svc_of(copy.cgroup_id)));
 	}
 	guard_listen_state(&copy);
 }

@@ -968,8 +968,11 @@ static int svc_act_ready(struct pg_service *s)
 	svc_health_close(s);
 	s->state = SVC_RUNNING;
 	s->ready_ms = now_ms();
-	/* failures resets once it has been RUNNING for SVC_STABLE_MS (svc_act_stable) */
-	timer_arm_ms(&s->timer, SVC_STABLE_MS);
+	/*
+	 * No timer: an idle guard makes no system calls. Whether it ran long
+	 * enough (SVC_STABLE_MS) is decided from ready_ms when it exits.
+	 */
+	timer_disarm(&s->timer);
 	svc_emit("service_ready", s, NULL);
 	return 0;
 }
@@ -1162,7 +1165,6 @@ static void svc_adopt(struct pg_service *s)
 	s->start_wall_s = svc_boot_time_s() + (int64_t)(st / (unsigned long long)svc_clk_tck());
 	s->last_exit_code = -1;
 	svc_write_state(s);
-	timer_arm_ms(&s->timer, SVC_STABLE_MS);
 	snprintf(detail, sizeof(detail), "pid %d", (int)pid);
 	svc_emit("service_adopt", s, detail);
 }
