@@ -66,8 +66,9 @@ def write_portguard_conf(d, name, start_window=None):
     return path
 
 
-def write_supervisord_conf(d):
-    pmap = port_map()
+def write_supervisord_conf(d, pmap=None):
+    """The 8 trading programs under a real supervisord (pmap: real port -> test port)."""
+    pmap = pmap or port_map()
     out = ["[unix_http_server]", "file = %s/supervisor.sock" % d, "",
            "[supervisord]", "logfile = %s/supervisord.log" % d,
            "pidfile = %s/supervisord.pid" % d, "childlogdir = %s" % d, "",

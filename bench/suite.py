@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from restart import DEMO, PG, command_for, trading_services  # noqa: E402
+from restart import DEMO, PG, command_for, trading_services, write_supervisord_conf  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "pgbench2"
@@ -413,21 +413,8 @@ def idle_guard_services(d):
 
 
 def supervisord_conf(d):
-    pmap = {real: IDLE_SV_BASE + i for i, real in enumerate([3000, 4000, 6000, 8001, 8002,
-                                                              8003, 8004, 8005])}
-    out = ["[unix_http_server]", "file = %s/supervisor.sock" % d, "",
-           "[supervisord]", "logfile = %s/supervisord.log" % d,
-           "pidfile = %s/supervisord.pid" % d, "childlogdir = %s" % d, "",
-           "[rpcinterface:supervisor]",
-           "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-           "[supervisorctl]", "serverurl = unix://%s/supervisor.sock" % d, ""]
-    for svc, kv in trading_services():
-        out += ["[program:%s]" % svc, "command = %s" % command_for(kv["command"], pmap),
-                "autorestart = true", ""]
-    path = os.path.join(d, "supervisord.conf")
-    with open(path, "w") as f:
-        f.write("\n".join(out))
-    return path
+    return write_supervisord_conf(d, {real: IDLE_SV_BASE + i for i, real in enumerate(
+        [3000, 4000, 6000, 8001, 8002, 8003, 8004, 8005])})
 
 
 def bpf_memlock(bpffs):

@@ -721,6 +721,19 @@ static int config_svc_directory(struct config_ctx *ctx, const char *key, const c
 }
 
 /* "NAME=VALUE": NAME is [A-Za-z_][A-Za-z0-9_]*. */
+/* One item of a comma list: skips leading blanks, *end at its ',' or NUL, *len trimmed. */
+static const char *config_list_item(const char *item, const char **end, size_t *len)
+{
+	item = config_lskip(item);
+	*end = strchr(item, ',');
+	if (!*end)
+		*end = item + strlen(item);
+	*len = *end - item;
+	while (*len && isspace((unsigned char)item[*len - 1]))
+		(*len)--;
+	return item;
+}
+
 static int config_env_ok(const char *s, size_t len)
 {
 	const char *eq = memchr(s, '=', len);
@@ -741,13 +754,7 @@ static int config_svc_environment(struct config_ctx *ctx, const char *key, const
 	size_t len;
 
 	for (item = value;; item = end + 1) {
-		item = config_lskip(item);
-		end = strchr(item, ',');
-		if (!end)
-			end = item + strlen(item);
-		len = end - item;
-		while (len && isspace((unsigned char)item[len - 1]))
-			len--;
+		item = config_list_item(item, &end, &len);
 		if (!config_env_ok(item, len)) {
 			config_err(ctx, ctx->line,
 				   "%s: malformed entry '%.*s' (expected NAME=VALUE)", key,
@@ -847,13 +854,7 @@ static int config_svc_allow(struct config_ctx *ctx, const char *key, const char 
 		struct pg_allow *a;
 		long uid;
 
-		item = config_lskip(item);
-		end = strchr(item, ',');
-		if (!end)
-			end = item + strlen(item);
-		len = end - item;
-		while (len && isspace((unsigned char)item[len - 1]))
-			len--;
+		item = config_list_item(item, &end, &len);
 		if (len >= sizeof(buf)) {
 			config_err(ctx, ctx->line, "%s: entry too long", key);
 			return -E2BIG;

@@ -34,6 +34,25 @@ static int control_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* A connected stream socket to path, or -errno. */
+static int control_dial(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, err = control_addr(path, &sun);
+
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 static int control_mkdirs(const char *path)
 {
 	char buf[sizeof(ctl_path)], *p;
@@ -89,10 +108,7 @@ static int control_flush(struct ctl_client *c)
 
 static void control_want_out(struct ctl_client *c, int on)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0),
-				  .data.ptr = &c->w };
-
-	loop_mod(&c->w, ev.events);
+	loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0));
 }
 
 void control_finish(struct ctl_client *c)
@@ -256,14 +272,11 @@ int control_open(const char *path, ctl_handler_fn fn)
 	if (err)
 		return err;
 	/* A live daemon answers: refuse. Otherwise the file is stale. */
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+	fd = control_dial(path);
+	if (fd >= 0) {
 		close(fd);
 		return -EADDRINUSE;
 	}
-	close(fd);
 	unlink(path);
 	err = control_mkdirs(path);
 	if (err)
@@ -317,17 +330,11 @@ void control_broadcast(json_object *ev)
 int control_connect(const char *path, json_object *req)
 {
 	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	struct sockaddr_un sun;
-	int fd, err;
+	int fd = control_dial(path), err;
 
-	err = control_addr(path, &sun);
-	if (err)
-		return err;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0) {
+		return fd;
+	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0) {
 		err = -errno;
 		close(fd);
 		return err;

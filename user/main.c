@@ -200,6 +200,24 @@ static json_object *cmd_read_reply(FILE *f)
 	return o;
 }
 
+/* One request, one reply: NULL with *err = -errno when no guard answers. */
+static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
+{
+	int fd = cmd_request(c, what, 0);
+	json_object *r;
+	FILE *f;
+
+	*err = fd < 0 ? fd : 0;
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "r");
+	r = cmd_read_reply(f);
+	fclose(f);
+	if (!r)
+		*err = -EPROTO; /* connected, but no answer */
+	return r;
+}
+
 static uint64_t status_svc_ids[PG_MAX_SERVICES];
 static const struct pg_config *status_cfg;
 
@@ -247,25 +265,15 @@ static json_object *cmd_snapshot(struct pg_config *c)
 static int cmd_status(struct opts *o, int argc, char **argv)
 {
 	struct pg_config *c = cmd_load_config(o);
-	json_object *st = NULL, *h;
+	json_object *st, *h;
 	int fd, rc;
-	FILE *f;
 
 	(void)argc;
 	(void)argv;
-	fd = cmd_request(c, "status", 0);
-	if (fd >= 0) {
-		f = fdopen(fd, "r");
-		st = cmd_read_reply(f);
-		fclose(f);
-		if (!st) {
-			fprintf(stderr, "portguard: the guard at %s did not answer\n", c->control);
-			config_free(c);
-			return 1;
-		}
-	} else if (fd != -ENOENT && fd != -ECONNREFUSED) {
+	st = cmd_ask(c, "status", &fd);
+	if (!st && fd != -ENOENT && fd != -ECONNREFUSED) {
 		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
-			strerror(-fd));
+			fd == -EPROTO ? "it did not answer" : strerror(-fd));
 		config_free(c);
 		return 1;
 	}
@@ -503,17 +511,13 @@ static void shutdown_local_event(const char *type, struct pg_service *s, const c
 static int cmd_shutdown(struct opts *o, int argc, char **argv)
 {
 	struct pg_config *c = cmd_load_config(o);
-	json_object *r = NULL, *ok;
+	json_object *r, *ok;
 	int fd, rc = 0;
-	FILE *f;
 
 	(void)argc;
 	(void)argv;
-	fd = cmd_request(c, "shutdown", 0);
-	if (fd >= 0) {
-		f = fdopen(fd, "r");
-		r = cmd_read_reply(f);
-		fclose(f);
+	r = cmd_ask(c, "shutdown", &fd);
+	if (r || fd == -EPROTO) {
 		if (!r || !json_object_object_get_ex(r, "ok", &ok) || !json_object_get_boolean(ok)) {
 			fprintf(stderr, "portguard: shutdown failed: %s\n",
 				r ? json_object_get_string(json_object_object_get(r, "error"))
