@@ -628,6 +628,106 @@ static void test_bad_enums(void **state)
 		    "USR2 or 1..64)");
 }
 
+/* The keys of enforcement, alerting and sinks (issue 4). */
+static void test_enforce_keys_errors(void **state)
+{
+	(void)state;
+	EXPECT_ERRS("[guard]\n"
+		    "on_rogue = shoot\n"
+		    "on_conflict = maybe\n"
+		    "ring_buffer_kb = 100\n"
+		    "journal_max = lots\n"
+		    "syslog = sometimes\n"
+		    "metrics_listen = 0.0.0.0:9464\n"
+		    "coalesce_window = soon\n"
+		    "bpffs = relative/path\n"
+		    "[service:a]\n"
+		    "command = x\n"
+		    "on_rogue = ignore\n"
+		    "allow = uid:alice, pid:7\n",
+		    "2: on_rogue: bad value 'shoot' (expected deny, kill or alert)",
+		    "3: on_conflict: bad value 'maybe' (expected reclaim or alert)",
+		    "4: ring_buffer_kb: '100' is not a power of two from 4 to 1048576 (KiB)",
+		    "5: journal_max: bad size 'lots' (e.g. 64M; at least 4K)",
+		    "6: syslog: bad value 'sometimes' (expected yes or no)",
+		    "7: metrics_listen: '0.0.0.0:9464' is not a loopback address:port "
+		    "(127.0.0.1:9464 or [::1]:9464)",
+		    "8: coalesce_window: bad duration 'soon' (expected e.g. 500ms, 10s, 1.5s, 2m)",
+		    "9: bpffs: 'relative/path' is not an absolute path",
+		    "12: on_rogue: bad value 'ignore' (expected deny, kill or alert)",
+		    "13: allow: malformed entry 'uid:alice' (expected uid:N, exe:/path or "
+		    "cgroup:/path)");
+}
+
+static void test_enforce_keys_values(void **state)
+{
+	struct pg_config *c;
+
+	(void)state;
+	c = test_ok("[guard]\n"
+		    "ports = 3000, 4000\n"
+		    "on_rogue = kill\n"
+		    "on_conflict = alert\n"
+		    "journal_max = 2M\n"
+		    "syslog = no\n"
+		    "metrics_listen = [::1]:9464\n"
+		    "coalesce_window = 0\n"
+		    "alert_command = /usr/local/bin/page --team trading\n"
+		    "[service:a]\n"
+		    "command = x\n"
+		    "port = 3000\n"
+		    "on_rogue = alert\n"
+		    "allow = uid:1000, exe:/usr/bin/curl, cgroup:/system.slice/hc.service\n");
+	assert_num("on_rogue", c->on_rogue, PG_ROGUE_KILL);
+	assert_num("reclaim", c->reclaim, 0);
+	assert_num("journal_max", (long long)c->journal_max, 2 << 20);
+	assert_num("syslog", c->syslog, 0);
+	assert_str("metrics_listen", c->metrics_listen, "[::1]:9464");
+	assert_num("coalesce_ms", (long long)c->coalesce_ms, 0);
+	assert_str("alert_command", c->alert_command, "/usr/local/bin/page --team trading");
+	assert_num("service on_rogue", c->svc[0].on_rogue, PG_ROGUE_ALERT);
+	assert_num("policy of 3000 (the service's)", config_port_policy(c, 3000), PG_ROGUE_ALERT);
+	assert_num("policy of 4000 (the guard's)", config_port_policy(c, 4000), PG_ROGUE_KILL);
+	assert_num("nallow", c->svc[0].nallow, 3);
+	assert_num("allow[0] uid", c->svc[0].allow[0].uid, 1000);
+	assert_num("allow[1] kind", c->svc[0].allow[1].kind, PG_ALLOW_KIND_EXE);
+	assert_str("allow[1] path", c->svc[0].allow[1].path, "/usr/bin/curl");
+	assert_num("allow[2] kind", c->svc[0].allow[2].kind, PG_ALLOW_KIND_CGROUP);
+	assert_str("allow[2] path", c->svc[0].allow[2].path, "/system.slice/hc.service");
+	config_free(c);
+	/* defaults */
+	c = test_ok("[guard]\nname = t\n");
+	assert_num("default on_rogue", c->on_rogue, PG_ROGUE_DENY);
+	assert_num("default reclaim", c->reclaim, 1);
+	assert_num("default journal_max", (long long)c->journal_max, 64 << 20);
+	assert_num("default ring_buffer_kb", c->ring_buffer_kb, 8192);
+	assert_num("default coalesce_ms", (long long)c->coalesce_ms, 1000);
+	assert_str("default bpffs", c->bpffs, "/sys/fs/bpf");
+	config_free(c);
+}
+
+static void test_service_equal(void **state)
+{
+	struct pg_config *a, *b;
+
+	(void)state;
+	a = test_ok("[service:a]\ncommand = x --y\nport = 3000\nallow = uid:1\n"
+		    "[guard]\nports = 3000\n");
+	b = test_ok("[guard]\nports = 3000\n[service:a]\ncommand = x --y\nport = 3000\n"
+		    "allow = uid:1\n");
+	assert_true(config_service_equal(&a->svc[0], &b->svc[0]));
+	config_free(b);
+	b = test_ok("[guard]\nports = 3000\n[service:a]\ncommand = x --z\nport = 3000\n"
+		    "allow = uid:1\n");
+	assert_false(config_service_equal(&a->svc[0], &b->svc[0]));
+	config_free(b);
+	b = test_ok("[guard]\nports = 3000\n[service:a]\ncommand = x --y\nport = 3000\n"
+		    "allow = uid:2\n");
+	assert_false(config_service_equal(&a->svc[0], &b->svc[0]));
+	config_free(b);
+	config_free(a);
+}
+
 static void test_stop_signal_values(void **state)
 {
 	static const struct {
@@ -1043,6 +1143,9 @@ int main(void)
 		cmocka_unit_test(test_inline_comments),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_sort_order),
+		cmocka_unit_test(test_enforce_keys_errors),
+		cmocka_unit_test(test_enforce_keys_values),
+		cmocka_unit_test(test_service_equal),
 	};
 
 	return cmocka_run_group_tests(tests, test_setup, test_teardown);
