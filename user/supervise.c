@@ -1145,12 +1145,32 @@ static void svc_adopt(struct pg_service *s)
 	pid_t *pids, pid;
 	int n, fd;
 
-	n = cg_procs(s->cgpath, &pids);
-	if (n <= 0)
-		return;
-	pid = svc_pick_main(s, pids, n, &st);
-	free(pids);
-	fd = pid > 0 ? svc_pidfd_open(pid) : -1;
+	char cg[PATH_MAX];
+	int tries;
+
+	/*
+	 * Pick the main process, open its pidfd, then check through the pidfd's
+	 * pin that it is still that process (same start time, still in the
+	 * cgroup): the pid could have exited and been reused in between.
+	 */
+	for (tries = 0;; tries++) {
+		n = cg_procs(s->cgpath, &pids);
+		if (n <= 0)
+			return; /* empty: nothing to adopt, a normal start follows */
+		pid = svc_pick_main(s, pids, n, &st);
+		free(pids);
+		fd = pid > 0 ? svc_pidfd_open(pid) : -1;
+		if (fd >= 0 && svc_proc_starttime(pid) == st && cg_of_pid(pid, cg, sizeof(cg)) == 0 &&
+		    !strncmp(cg, s->cgpath, strlen(s->cgpath)) &&
+		    (cg[strlen(s->cgpath)] == '\0' || cg[strlen(s->cgpath)] == '/'))
+			break; /* in the service's cgroup or below it */
+		if (fd >= 0)
+			close(fd);
+		if (tries == 2) {
+			fd = -1;
+			break;
+		}
+	}
 	if (fd < 0 || svc_watch_pid(s, pid, fd) < 0) {
 		log_warn("%s: cannot adopt pid %d", s->conf->name, (int)pid);
 		if (fd >= 0)
