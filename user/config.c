@@ -82,7 +82,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[17];
+	int guard_keys[18];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -642,9 +642,18 @@ static int config_guard_coalesce(struct config_ctx *ctx, const char *key, const 
 	return config_set_duration(ctx, &ctx->c->coalesce_ms, key, value);
 }
 
+static int config_guard_control_group(struct config_ctx *ctx, const char *key, const char *value)
+{
+	if (!config_name_ok(value)) {
+		config_err(ctx, ctx->line, "%s: bad group name '%s'", key, value);
+		return -EINVAL;
+	}
+	return config_set_str(ctx, &ctx->c->control_group, value);
+}
+
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
        GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT, GK_JOURNAL_MAX, GK_SYSLOG,
-       GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE };
+       GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE, GK_CONTROL_GROUP };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -664,6 +673,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_METRICS_FILE] = { "metrics_file", config_guard_metrics_file },
 	[GK_METRICS_LISTEN] = { "metrics_listen", config_guard_metrics_listen },
 	[GK_COALESCE] = { "coalesce_window", config_guard_coalesce },
+	[GK_CONTROL_GROUP] = { "control_group", config_guard_control_group },
 };
 
 /* [service:NAME] */
@@ -1341,6 +1351,7 @@ void config_free(struct pg_config *c)
 	free(c->alert_command);
 	free(c->metrics_file);
 	free(c->metrics_listen);
+	free(c->control_group);
 	free(c);
 }
 

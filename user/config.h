@@ -58,6 +58,7 @@ struct pg_config {
 	uint8_t protected_[65536]; /* 1 where the port is in `protected` */
 	enum pg_mode mode;	/* default enforce */
 	char *control;		/* default /run/portguard/<name>.sock */
+	char *control_group;	/* group of the control socket (read-only requests), or NULL */
 	char *state_dir;	/* default /var/lib/portguard/<name> */
 	char *log_dir;		/* default /var/log/portguard/<name> */
 	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,7 +263,7 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 	ctl_nclients++;
 }
 
-int control_open(const char *path, ctl_handler_fn fn)
+int control_open(const char *path, const char *group, ctl_handler_fn fn)
 {
 	struct sockaddr_un sun;
 	mode_t old;
@@ -291,6 +292,17 @@ int control_open(const char *path, ctl_handler_fn fn)
 		err = -errno;
 		close(fd);
 		return err;
+	}
+	if (group) {
+		struct group *gr = getgrnam(group);
+
+		if (!gr || chown(path, (uid_t)-1, gr->gr_gid) < 0) {
+			err = gr ? -errno : -ENOENT;
+			log_warnx("control_group %s: %s", group, gr ? strerror(errno) : "no such group");
+			close(fd);
+			unlink(path);
+			return err;
+		}
 	}
 	ctl_w.fd = fd;
 	ctl_w.cb = control_accept;

@@ -32,8 +32,11 @@ struct ctl_client {
 /* Handle one request; return 0 to close the client after the reply, 1 to keep it. */
 typedef int (*ctl_handler_fn)(struct ctl_client *c, json_object *req);
 
-/* Refuses with -EADDRINUSE when a live daemon answers on path; unlinks a stale socket. */
-int control_open(const char *path, ctl_handler_fn fn);
+/*
+ * Refuses with -EADDRINUSE when a live daemon answers on path; unlinks a stale
+ * socket. The socket is mode 0660, its group `group` (NULL: the guard's).
+ */
+int control_open(const char *path, const char *group, ctl_handler_fn fn);
 void control_close(void);
 /*
  * Queue one JSON line to a client (what the socket does not take now goes on

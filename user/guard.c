@@ -1279,7 +1279,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		if (s->conf->port)
 			guard_listen_state(&probe);
 	}
-	err = control_open(cfg->control, guard_request);
+	err = control_open(cfg->control, cfg->control_group, guard_request);
 	if (err == -EADDRINUSE) {
 		log_warnx("a guard is already running for %s (control socket %s answers)",
 			  cfg->name, cfg->control);

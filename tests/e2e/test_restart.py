@@ -202,19 +202,26 @@ class RestartTest(GuardTest):
         self.assertEqual(results[0].returncode, 0, results[0].stdout + results[0].stderr)
 
     def test_non_root_client_is_refused(self):
-        g = self.two()
-        os.chmod(g.control, 0o666)  # let a non-root user reach the socket at all
+        # control_group: its members may read (status), only root may change state
+        g = self.guard(guard_extra="control_group = nogroup\n",
+                       services=http("web", WEB) + bg("worker")).start()
         os.chmod(g.dir, 0o755)
         os.chmod(g.conf, 0o644)
-        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            PORTGUARD, "restart", "-c", g.conf], capture_output=True,
-                           text=True, timeout=30)
+        st = os.stat(g.control)
+        self.assertEqual(oct(st.st_mode & 0o777), "0o660")
+        as_member = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        r = subprocess.run(as_member + [PORTGUARD, "status", "-c", g.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)  # read-only is open to the group
+        r = subprocess.run(as_member + [PORTGUARD, "restart", "-c", g.conf],
+                           capture_output=True, text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("requires root", r.stderr)
-        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65533", "--clear-groups",
                             PORTGUARD, "status", "-c", g.conf], capture_output=True,
                            text=True, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)  # read-only is open
+        self.assertEqual(r.returncode, 1, r.stderr)  # not in the group: cannot reach it
+        self.assertIn("Permission denied", r.stderr)
 
     def test_restart_starts_a_guard_when_none_runs(self):
         g = self.guard(services=http("web", WEB) + bg("worker"))
