@@ -291,9 +291,10 @@ static struct claim *guard_claim(const struct pg_event *e)
 
 /* ---- conflicts ---- */
 
+/* cgid is s's cgroup or one below it (what the kernel's deny check allows too). */
 static int guard_is_owner(const struct pg_service *s, uint64_t cgid)
 {
-	return s && cgid && s->cgroup_id == cgid;
+	return s && cgid && (s->cgroup_id == cgid || supervise_by_cgroup(cgid) == s);
 }
 
 static void guard_rogue(struct claim *c, const struct pg_event *e, const char *stage)

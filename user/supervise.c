@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1401,16 +1402,62 @@ struct pg_service *supervise_by_name(const char *name)
 	return NULL;
 }
 
+/* Is the cgroup `id` below the directory `dir` (depth-limited walk)? */
+static int svc_cg_below(const char *dir, uint64_t id, int depth)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	int found = 0;
+
+	if (depth > 8 || !(dp = opendir(dir)))
+		return 0;
+	while (!found && (d = readdir(dp))) {
+		if (d->d_type != DT_DIR || d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		if (stat(path, &st) == 0)
+			found = st.st_ino == id || svc_cg_below(path, id, depth + 1);
+	}
+	closedir(dp);
+	return found;
+}
+
+/*
+ * Answers for cgroup ids that are not a service's own: a cgroup never moves
+ * to another parent, so an answer stays true (the cache is cleared when the
+ * service set changes).
+ */
+#define SVC_CG_CACHE 256
+static struct {
+	uint64_t id;
+	int slot; /* -1: in no service */
+} svc_cg_cache[SVC_CG_CACHE];
+static int svc_cg_cache_n, svc_cg_cache_next;
+
 struct pg_service *supervise_by_cgroup(uint64_t cgid)
 {
-	int i;
+	int i, slot = -1;
 
 	if (!cgid)
 		return NULL;
 	for (i = 0; i < svc_n; i++)
 		if (SVC(i)->cgroup_id == cgid)
 			return SVC(i);
-	return NULL;
+	for (i = 0; i < svc_cg_cache_n; i++)
+		if (svc_cg_cache[i].id == cgid)
+			return svc_cg_cache[i].slot < 0 ? NULL : &svc_tab[svc_cg_cache[i].slot];
+	/* a sub-cgroup a service made itself? */
+	for (i = 0; i < svc_n && slot < 0; i++)
+		if (svc_cg_below(SVC(i)->cgpath, cgid, 0))
+			slot = svc_order[i];
+	svc_cg_cache[svc_cg_cache_next].id = cgid;
+	svc_cg_cache[svc_cg_cache_next].slot = slot;
+	svc_cg_cache_next = (svc_cg_cache_next + 1) % SVC_CG_CACHE;
+	if (svc_cg_cache_n < SVC_CG_CACHE)
+		svc_cg_cache_n++;
+	return slot < 0 ? NULL : &svc_tab[slot];
 }
 
 struct pg_service *supervise_by_port(int port)
@@ -1508,6 +1555,7 @@ static void svc_reload_apply(void)
 	}
 	memcpy(svc_order, order, sizeof(order[0]) * nc->nsvc);
 	svc_n = nc->nsvc;
+	svc_cg_cache_n = svc_cg_cache_next = 0; /* slots changed hands */
 	svc_conf = nc;
 	svc_rl.done(svc_rl.arg, started, nstart);
 }

@@ -94,7 +94,7 @@ int supervise_reload(const struct pg_config *nc,
 int supervise_count(void);
 struct pg_service *supervise_get(int i);
 struct pg_service *supervise_by_name(const char *name);
-/* Service whose cgroup is cgid (or an ancestor of the task's cgroup), else NULL. */
+/* Service whose cgroup is cgid, or has cgid below it (a sub-cgroup it made), else NULL. */
 struct pg_service *supervise_by_cgroup(uint64_t cgid);
 struct pg_service *supervise_by_port(int port);
 /* Absolute path of the instance cgroup. */

@@ -36,6 +36,14 @@ def http(name, port, more="", extra=""):
 
 
 class EnforceBase(GuardTest):
+    def tmp(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="pg-e2e-x-")
+        os.chmod(d, 0o755)
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
     def enforce(self, guard_extra="", services=None):
         g = self.guard(guard_extra=guard_extra, services=services or http(
             "web", WEB, extra="--reuseport"))
@@ -366,3 +374,22 @@ class AutobindTest(EnforceBase):
         ev = g.events("autobind_killed")
         self.assertEqual(len(ev), 1)
         self.assertEqual((ev[0]["port"], ev[0]["action"]), (port, "killed"))
+
+
+class NestedCgroupTest(EnforceBase):
+    def test_service_in_its_own_sub_cgroup_owns_its_port(self):
+        script = os.path.join(self.tmp(), "nested.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nroot=$(awk '$9 == \"cgroup2\" {print $5; exit}' "
+                    "/proc/self/mountinfo)\ncg=$root$(sed -n 's/^0:://p' /proc/self/cgroup)\n"
+                    "mkdir -p $cg/worker && echo $$ > $cg/worker/cgroup.procs\n"
+                    "exec %s http --port %d --name nested\n" % (pgtest.PG_DEMO, WEB))
+        os.chmod(script, 0o755)
+        g = self.enforce(services="[service:web]\ncommand = %s\nport = %d\nhealth = /health\n"
+                         "stop_timeout = 1s\n" % (script, WEB))
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening from its sub-cgroup")
+        with open("/proc/%d/cgroup" % g.service("web")["pid"]) as f:
+            self.assertIn("/web/worker", f.read())
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "owned")
+        self.assertEqual(g.events("rogue_bind") + g.events("bind_denied"), [])
