@@ -202,12 +202,13 @@ void report_print_status(FILE *f, json_object *st)
 		}
 	}
 	if (json_object_object_get_ex(st, "ports", &ports)) {
-		fprintf(f, "\n%-6s %-10s %-26s %s\n", "PORT", "STATE", "OWNER", "HOLDERS");
+		fprintf(f, "\n%-6s %-10s %-26s %7s %s\n", "PORT", "STATE", "OWNER", "DENIED",
+			"HOLDERS");
 		for (i = 0; i < (int)json_object_array_length(ports); i++) {
 			json_object *p = json_object_array_get_idx(ports, i), *h;
 
-			fprintf(f, "%-6lld %-10s %-26s ", (long long)jint(p, "port"),
-				jstr(p, "state", "?"), jstr(p, "owner", "-"));
+			fprintf(f, "%-6lld %-10s %-26s %7lld ", (long long)jint(p, "port"),
+				jstr(p, "state", "?"), jstr(p, "owner", "-"), (long long)jint(p, "denied"));
 			json_object_object_get_ex(p, "holders", &h);
 			report_print_holders(f, h);
 			fprintf(f, "\n");
