@@ -686,6 +686,7 @@ static void guard_maybe_reclaim(struct pg_service *s)
 		return; /* serving, stopped on purpose, or not stolen */
 	if (G.reclaim_timer[i].w.fd < 0 && timer_init(&G.reclaim_timer[i], guard_reclaim_now, s))
 		return;
+	G.reclaim_timer[i].arg = s; /* indexes follow the service order, which a reload changes */
 	if (now - G.reclaim_ms[i] > 300000)
 		G.reclaims[i] = 0; /* quiet for 5 minutes: start over */
 	if (G.reclaims[i] > 0)
@@ -710,7 +711,7 @@ static void guard_reclaim_now(struct pg_timer *t)
 
 	if (!guard_port_stolen(s) || (s->state == SVC_RUNNING && s->listening))
 		return; /* solved meanwhile */
-	if (restart_reclaim(s) == -EBUSY) {
+	if (G.reloading || restart_reclaim(s) == -EBUSY) {
 		timer_arm_ms(t, 200); /* another job runs: take the next turn */
 		return;
 	}
@@ -989,6 +990,11 @@ static void guard_reload_done(void *arg, struct pg_service **started, int n)
 	(void)arg;
 	G.cfg = G.reloading;
 	G.reloading = NULL;
+	/* pending reclaims name services by their old order (and maybe a removed one) */
+	for (i = 0; i < PG_MAX_SERVICES; i++)
+		timer_disarm(&G.reclaim_timer[i]);
+	memset(G.reclaims, 0, sizeof(G.reclaims));
+	memset(G.reclaim_ms, 0, sizeof(G.reclaim_ms));
 	alerts_set_config(G.cfg);
 	metrics_set_config(G.cfg);
 	/* entries are rewritten in place: no moment without enforcement */
