@@ -206,6 +206,13 @@ static int al_spawn(struct al_run *r, const char *json)
 		return -errno;
 	}
 	if (pid == 0) {
+		sigset_t none;
+		int sig;
+
+		sigemptyset(&none); /* not the guard's blocked signals, nor its SIG_IGN */
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
 		dup2(pfd[0], 0);
 		setsid();
 		execl("/bin/sh", "sh", "-c", al_cfg->alert_command, (char *)NULL);
@@ -221,7 +228,11 @@ static int al_spawn(struct al_run *r, const char *json)
 	r->w.cb = al_run_exited;
 	r->w.arg = r;
 	if (r->w.fd < 0 || loop_add(&r->w, EPOLLIN) < 0) {
+		kill(pid, SIGKILL); /* we cannot watch it: end it rather than wait for it */
 		waitpid(pid, NULL, 0);
+		if (r->w.fd >= 0)
+			close(r->w.fd);
+		r->w.fd = -1;
 		return -EIO;
 	}
 	r->busy = 1;
@@ -287,10 +298,11 @@ int alerts_init(const struct pg_config *c, void (*publish)(json_object *ev))
 
 	al_cfg = c;
 	al_publish = publish;
+	for (i = 0; i < AL_CMD_MAX; i++)
+		al_runs[i].w.fd = al_runs[i].timeout.w.fd = -1;
 	if ((err = timer_init(&al_timer, al_sweep, NULL)))
 		return err;
 	for (i = 0; i < AL_CMD_MAX; i++) {
-		al_runs[i].w.fd = -1;
 		if ((err = timer_init(&al_runs[i].timeout, al_run_timeout, &al_runs[i])))
 			return err;
 	}
@@ -303,6 +315,8 @@ void alerts_close(void)
 {
 	int i;
 
+	if (!al_cfg)
+		return; /* never initialised: its timers hold no fds */
 	timer_close(&al_timer);
 	for (i = 0; i < al_nslots; i++) { /* the windows still open: their counts go out now */
 		if (al_slots[i].count && al_publish) {

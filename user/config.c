@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #endif
 #endif
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -626,10 +627,14 @@ static int config_guard_metrics_file(struct config_ctx *ctx, const char *key, co
 static int config_guard_metrics_listen(struct config_ctx *ctx, const char *key, const char *value)
 {
 	const char *colon = strrchr(value, ':');
+	unsigned char a[16];
+	char host[64];
 	long port;
 
+	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - value) : 0, value);
 	if (!colon || config_parse_long(colon + 1, 1, 65535, &port) ||
-	    (strncmp(value, "127.", 4) && strncmp(value, "[::1]:", 6))) {
+	    !((strcmp(host, "[::1]") == 0) ||
+	      (inet_pton(AF_INET, host, a) == 1 && a[0] == 127))) {
 		config_err(ctx, ctx->line, "%s: '%s' is not a loopback address:port "
 			   "(127.0.0.1:9464 or [::1]:9464)", key, value);
 		return -EINVAL;

@@ -177,6 +177,8 @@ int journal_write(json_object *ev)
 
 	if (journal_fd >= 0 && journal_max && journal_size + n + 1 > journal_max)
 		journal_rotate();
+	if (journal_fd < 0 && journal_path[0]) /* a rotation that could not reopen: again */
+		journal_fd = open(journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (journal_fd < 0)
 		return -EBADF;
 	/* One writev on an O_APPEND fd: a line is never interleaved or torn. */

@@ -64,6 +64,7 @@ static struct guard {
 	struct ctl_client *reload_client;
 	struct pg_timer reclaim_timer[PG_MAX_SERVICES]; /* a reclaim waiting for its turn */
 	int reclaims[PG_MAX_SERVICES];		       /* reclaims in a row, for the backoff */
+	int reclaim_armed[PG_MAX_SERVICES];	       /* a reclaim is already scheduled */
 	uint64_t reclaim_ms[PG_MAX_SERVICES];	       /* when the last one started */
 	int shutdown_pending;
 	struct ctl_client *shutdown_client;
@@ -520,6 +521,21 @@ static uint64_t guard_start_ns(uint32_t pid)
 	return diag_proc_stat(pid, 22) * (1000000000ULL / sysconf(_SC_CLK_TCK));
 }
 
+static int guard_comm_is(uint32_t pid, const char *comm)
+{
+	char path[64], buf[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f))
+		buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+	return !strncmp(buf, comm, PG_COMM_LEN - 1);
+}
+
 /* on_rogue = kill: SIGKILL the binder, if the pid is still the process that bound. */
 static const char *guard_kill_binder(const struct pg_event *e)
 {
@@ -529,7 +545,9 @@ static const char *guard_kill_binder(const struct pg_event *e)
 	if (fd < 0)
 		return "gone";
 	start = guard_start_ns(e->tgid); /* after the pidfd: the pid cannot change now */
-	if (e->tgid <= 1 || e->tgid == (uint32_t)getpid() || !start || start > e->ts_ns) {
+	/* start times are clock ticks: within one tick, the name must match too */
+	if (e->tgid <= 1 || e->tgid == (uint32_t)getpid() || !start || start > e->ts_ns ||
+	    !guard_comm_is(e->tgid, e->comm)) {
 		close(fd);
 		return "not killed: the pid is no longer the binder";
 	}
@@ -680,13 +698,14 @@ static void guard_maybe_reclaim(struct pg_service *s)
 	json_object *ev;
 
 	if (i < 0 || !s->conf->port || s->conf->type != PG_SVC_HTTP || !G.cfg->reclaim ||
-	    G.cfg->mode != PG_MODE_ENFORCE || G.shutdown_pending)
-		return;
+	    G.cfg->mode != PG_MODE_ENFORCE || G.shutdown_pending || G.reclaim_armed[i])
+		return; /* not ours to reclaim, or one is already on its way */
 	if ((s->state == SVC_RUNNING && s->listening) || s->want_stop || !(c = guard_port_stolen(s)))
 		return; /* serving, stopped on purpose, or not stolen */
 	if (G.reclaim_timer[i].w.fd < 0 && timer_init(&G.reclaim_timer[i], guard_reclaim_now, s))
 		return;
 	G.reclaim_timer[i].arg = s; /* indexes follow the service order, which a reload changes */
+	G.reclaim_armed[i] = 1;
 	if (now - G.reclaim_ms[i] > 300000)
 		G.reclaims[i] = 0; /* quiet for 5 minutes: start over */
 	if (G.reclaims[i] > 0)
@@ -709,9 +728,15 @@ static void guard_reclaim_now(struct pg_timer *t)
 	struct pg_service *s = t->arg;
 	int i = guard_svc_index(s);
 
-	if (!guard_port_stolen(s) || (s->state == SVC_RUNNING && s->listening))
-		return; /* solved meanwhile */
+	if (i < 0)
+		return;
+	G.reclaim_armed[i] = 0;
+	/* what held when it was scheduled may not hold now (up to 64 s later) */
+	if (s->want_stop || G.shutdown_pending || !G.cfg->reclaim || G.cfg->mode != PG_MODE_ENFORCE ||
+	    !guard_port_stolen(s) || (s->state == SVC_RUNNING && s->listening))
+		return;
 	if (G.reloading || restart_reclaim(s) == -EBUSY) {
+		G.reclaim_armed[i] = 1;
 		timer_arm_ms(t, 200); /* another job runs: take the next turn */
 		return;
 	}
@@ -723,10 +748,15 @@ static void guard_job_done(const char *mode, struct pg_service **svc, int n, int
 {
 	int i;
 
-	(void)ok;
-	if (strcmp(mode, "reclaim")) /* a restart by hand also settles stolen ports */
+	if (strcmp(mode, "reclaim")) { /* a restart by hand also settles stolen ports */
 		for (i = 0; i < n; i++)
 			guard_maybe_reclaim(svc[i]);
+		return;
+	}
+	/* a failed reclaim must not leave the owner stopped: its policy takes over again */
+	for (i = 0; !ok && i < n; i++)
+		if (svc[i]->state == SVC_STOPPED && svc[i]->want_stop && !G.shutdown_pending)
+			supervise_start(svc[i]);
 }
 
 /* ---- supervisor notifications ---- */
@@ -938,6 +968,10 @@ static int guard_request(struct ctl_client *c, json_object *req)
 		else {
 			G.shutdown_pending = 1;
 			G.shutdown_client = c;
+			for (int k = 0; k < PG_MAX_SERVICES; k++) {
+				timer_disarm(&G.reclaim_timer[k]);
+				G.reclaim_armed[k] = 0;
+			}
 			c->on_close = guard_shutdown_client_gone;
 			log_info("shutdown requested by pid %d: stopping every service", (int)c->pid);
 			supervise_stop_all(guard_shutdown_done, NULL);
@@ -995,6 +1029,7 @@ static void guard_reload_done(void *arg, struct pg_service **started, int n)
 		timer_disarm(&G.reclaim_timer[i]);
 	memset(G.reclaims, 0, sizeof(G.reclaims));
 	memset(G.reclaim_ms, 0, sizeof(G.reclaim_ms));
+	memset(G.reclaim_armed, 0, sizeof(G.reclaim_armed));
 	alerts_set_config(G.cfg);
 	metrics_set_config(G.cfg);
 	/* entries are rewritten in place: no moment without enforcement */
@@ -1049,15 +1084,21 @@ static void guard_reload(struct ctl_client *c)
 	FILE *f;
 	int rc;
 
-	G.reload_client = c;
-	if (c)
-		c->on_close = guard_reload_client_gone;
 	if (G.reloading || restart_busy() || G.shutdown_pending) {
-		guard_reload_reply(0, NULL, "a reload, restart or shutdown is in progress: try again "
-					    "when it ends");
+		/* answer the newcomer; a reload in flight keeps its own client */
+		json_object *r = guard_error("a reload, restart or shutdown is in progress: try "
+					     "again when it ends");
+
+		log_warnx("reload refused: a reload, restart or shutdown is in progress");
+		if (c)
+			control_reply(c, r);
+		json_object_put(r);
 		json_object_put(errors);
 		return;
 	}
+	G.reload_client = c;
+	if (c)
+		c->on_close = guard_reload_client_gone;
 	f = open_memstream(&buf, &len);
 	rc = f ? config_parse(G.cfg->path, &nc, f) : -ENOMEM;
 	if (f)
@@ -1086,9 +1127,16 @@ static void guard_reload(struct ctl_client *c)
 		return;
 	}
 	json_object_put(errors);
+	if ((rc = supervise_reload(nc, guard_reload_done, NULL)) < 0) {
+		snprintf(msg, sizeof(msg), "%s: more new services than free slots (%d at most); "
+			 "nothing was changed", G.cfg->path, PG_MAX_SERVICES);
+		log_warnx("reload: %s", msg);
+		config_free(nc);
+		guard_reload_reply(0, NULL, msg);
+		return;
+	}
 	G.reloading = nc;
 	log_info("reload: %s is valid; applying it", G.cfg->path);
-	supervise_reload(nc, guard_reload_done, NULL);
 }
 
 /* ---- signals ---- */

@@ -230,6 +230,23 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 	return 0;
 }
 
+/* The bpffs root holds nothing but our marker and the kernel's preloaded iterators. */
+static int loader_bpffs_only_ours(const char *bpffs)
+{
+	struct dirent *d;
+	DIR *dp = opendir(bpffs);
+	int only = 1;
+
+	if (!dp)
+		return 0;
+	while (only && (d = readdir(dp)))
+		only = !strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") ||
+		       !strcmp(d->d_name, "portguard_mounted") || !strcmp(d->d_name, "maps.debug") ||
+		       !strcmp(d->d_name, "progs.debug");
+	closedir(dp);
+	return only;
+}
+
 int loader_remove_pins(const char *bpffs, const char *name)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 256];
@@ -250,7 +267,8 @@ int loader_remove_pins(const char *bpffs, const char *name)
 	if (rmdir(dir) < 0)
 		return -errno;
 	snprintf(dir, sizeof(dir), "%s/portguard", bpffs);
-	if (rmdir(dir) == 0) { /* no other instance: undo our mount, if it was ours */
+	if (rmdir(dir) == 0 && loader_bpffs_only_ours(bpffs)) {
+		/* no other instance, no other tool's pins: undo our mount, if it was ours */
 		snprintf(path, sizeof(path), "%s/portguard_mounted", bpffs);
 		if (rmdir(path) == 0)
 			umount2(bpffs, MNT_DETACH);

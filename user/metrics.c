@@ -165,9 +165,15 @@ static void metrics_serve(struct pg_watch *w, uint32_t events)
 	int fd;
 
 	(void)events;
-	fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC);
+	/* never blocks: what the socket does not take at once is a failed scrape */
+	fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	{
+		int big = 1 << 20;
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+	}
 	f = open_memstream(&buf, &len);
 	if (f) {
 		metrics_render(f);
@@ -197,14 +203,16 @@ static int metrics_listen(const char *spec)
 		host[strlen(host) - 1] = 0;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(port);
-		inet_pton(AF_INET6, host + 1, &s6->sin6_addr);
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			return -EINVAL;
 		sl = sizeof(*s6);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
-		inet_pton(AF_INET, host, &s4->sin_addr);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -EINVAL;
 		sl = sizeof(*s4);
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -105,8 +105,13 @@ static void rs_say(struct rs_job *j, const char *fmt, ...)
 		return;
 	o = json_object_new_object();
 	json_object_object_add(o, "progress", json_object_new_string(buf));
-	if (control_reply(j->client, o) < 0)
+	if (control_reply(j->client, o) < 0) {
+		struct ctl_client *c = j->client;
+
 		j->client = NULL; /* gone; the job goes on */
+		c->on_close = NULL;
+		control_drop(c);
+	}
 	json_object_put(o);
 }
 

@@ -1571,8 +1571,17 @@ static void svc_reload_stopped(struct pg_service *s, void *arg)
 int supervise_reload(const struct pg_config *nc,
 		     void (*done)(void *arg, struct pg_service **started, int n), void *arg)
 {
-	int i, k;
+	int i, k, added = 0, nfree = 0;
 
+	for (i = 0; i < nc->nsvc; i++) { /* new names need slots free right now */
+		for (k = 0; k < svc_n && strcmp(SVC(k)->conf->name, nc->svc[i].name); k++)
+			;
+		added += k == svc_n;
+	}
+	for (k = 0; k < PG_MAX_SERVICES; k++)
+		nfree += !svc_slot_in_use(k);
+	if (added > nfree)
+		return -ENOSPC;
 	svc_rl.nc = nc;
 	svc_rl.done = done;
 	svc_rl.arg = arg;

@@ -159,10 +159,17 @@ class NoGapTest(EnforceBase):
         wait_for(lambda: any(e["port"] == RESERVED for e in g.events("bind_denied")), 10,
                  "the denial made while no guard ran")
         self.assertEqual(attached(), n0 + 1)  # swapped in place, not attached twice
+        # another tool's pin in the same bpffs: shutdown must leave the mount alone
+        other = os.path.join(g.bpffs, "other_tool_map")
+        subprocess.run(["bpftool", "map", "create", other, "type", "array", "key", "4",
+                        "value", "4", "entries", "1", "name", "othertool"], check=True)
         g.cli("shutdown", check=0)
         g.proc.wait(10)
         self.assertEqual(attached(), n0)
-        self.assertFalse(os.path.ismount(g.bpffs))
+        self.assertTrue(os.path.ismount(g.bpffs))
+        self.assertTrue(os.path.exists(other))
+        os.unlink(other)
+        subprocess.run(["umount", g.bpffs], check=True)
         self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), "ok")
 
 

@@ -657,6 +657,10 @@ static void test_enforce_keys_errors(void **state)
 		    "12: on_rogue: bad value 'ignore' (expected deny, kill or alert)",
 		    "13: allow: malformed entry 'uid:alice' (expected uid:N, exe:/path or "
 		    "cgroup:/path)");
+	/* 127.0.0.01 is no dotted quad (inet_pton says no): not taken as loopback */
+	EXPECT_ERRS("[guard]\nmetrics_listen = 127.0.0.01:9464\n",
+		    "2: metrics_listen: '127.0.0.01:9464' is not a loopback address:port "
+		    "(127.0.0.1:9464 or [::1]:9464)");
 }
 
 static void test_enforce_keys_values(void **state)
