@@ -50,7 +50,8 @@ struct rs_target {
 	struct rs_job *job;
 	uint32_t pid;
 	uint32_t uid;
-	uint64_t inode;	   /* the socket it was found holding */
+	uint64_t inode[8]; /* the sockets it was found holding */
+	int ninodes;
 	char comm[16];
 	int port;
 	int exited;
@@ -295,12 +296,22 @@ static void rs_target_exited(struct pg_watch *w, uint32_t events)
 		rs_step_done(j);
 }
 
-/* Signal t through its pidfd, if it still holds the socket it was found with. */
+static int rs_still_holds(const struct rs_target *t)
+{
+	int i;
+
+	for (i = 0; i < t->ninodes; i++)
+		if (diag_pid_has_inode(t->pid, t->inode[i]))
+			return 1;
+	return 0;
+}
+
+/* Signal t through its pidfd, if it still holds a socket it was found with. */
 static int rs_signal(struct rs_job *j, struct rs_target *t, int sig)
 {
 	if (t->w.fd < 0 || t->exited)
 		return 0;
-	if (!diag_pid_has_inode(t->pid, t->inode)) {
+	if (!rs_still_holds(t)) {
 		rs_say(j, "pid %u (%s) no longer holds port %d: not signalled", t->pid, t->comm,
 		       t->port);
 		return 0;
@@ -345,8 +356,12 @@ static int rs_add_target(struct rs_job *j, const struct diag_sock *d, const stru
 	int i;
 
 	for (i = 0; i < j->ntargets; i++)
-		if (j->targets[i].pid == h->pid)
+		if (j->targets[i].pid == h->pid) {
+			t = &j->targets[i];
+			if (t->ninodes < 8)
+				t->inode[t->ninodes++] = d->inode;
 			return 0;
+		}
 	if (j->ntargets == RS_MAX_TARGETS)
 		return -ENOSPC;
 	t = &j->targets[j->ntargets];
@@ -354,12 +369,16 @@ static int rs_add_target(struct rs_job *j, const struct diag_sock *d, const stru
 	t->job = j;
 	t->pid = h->pid;
 	t->uid = h->uid;
-	t->inode = d->inode;
+	t->inode[t->ninodes++] = d->inode;
 	t->port = d->port;
 	memcpy(t->comm, h->comm, sizeof(t->comm));
 	t->w.fd = syscall(SYS_pidfd_open, h->pid, 0);
 	if (t->w.fd < 0)
 		return 0; /* already gone */
+	if (!rs_still_holds(t)) { /* the pid was reused since the dump: not ours to wait for */
+		close(t->w.fd);
+		return 0;
+	}
 	t->w.cb = rs_target_exited;
 	t->w.arg = t;
 	if (loop_add(&t->w, EPOLLIN) < 0) {
