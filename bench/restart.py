@@ -40,13 +40,9 @@ def command_for(cmd, pmap):
     return cmd
 
 
-def write_portguard_conf(d, name, start_window=None):
-    pmap = port_map()
-    out = ["[guard]", "name = %s" % name,
-           "ports = %s" % ", ".join(str(p) for p in pmap.values()),
-           "protected = %d, %d, %d, %d" % (BASE + 50, BASE + 51, BASE + 52, BASE + 53),
-           "mode = observe", "control = %s/ctl.sock" % d, "state_dir = %s/state" % d,
-           "log_dir = %s/log" % d, ""]
+def trading_sections(d, pmap, start_window=None):
+    """The [service:...] sections of examples/trading.conf on the ports of pmap."""
+    out = []
     for svc, kv in trading_services():
         out.append("[service:%s]" % svc)
         for k, v in kv.items():
@@ -60,6 +56,17 @@ def write_portguard_conf(d, name, start_window=None):
         if start_window and "port" not in kv:
             out.append("start_window = %s" % start_window)
         out.append("")
+    return out
+
+
+def write_portguard_conf(d, name, start_window=None):
+    pmap = port_map()
+    out = ["[guard]", "name = %s" % name,
+           "ports = %s" % ", ".join(str(p) for p in pmap.values()),
+           "protected = %d, %d, %d, %d" % (BASE + 50, BASE + 51, BASE + 52, BASE + 53),
+           "mode = observe", "control = %s/ctl.sock" % d, "state_dir = %s/state" % d,
+           "log_dir = %s/log" % d, ""]
+    out += trading_sections(d, pmap, start_window)
     path = os.path.join(d, "portguard.conf")
     with open(path, "w") as f:
         f.write("\n".join(out))

@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from restart import DEMO, PG, command_for, trading_services, write_supervisord_conf  # noqa: E402
+from restart import DEMO, PG, trading_sections, write_supervisord_conf  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NAME = "pgbench2"
@@ -397,19 +397,7 @@ def storm(tools, g, secs, rate_total):
 def idle_guard_services(d):
     pmap = {real: IDLE_PG_BASE + i for i, real in enumerate([3000, 4000, 6000, 8001, 8002,
                                                               8003, 8004, 8005])}
-    out = []
-    for svc, kv in trading_services():
-        out.append("[service:%s]" % svc)
-        for k, v in kv.items():
-            if k == "pidfile":
-                v = "%s/%s.pid" % (d, svc)
-            elif k == "port":
-                v = str(pmap[int(v)])
-            elif k == "command":
-                v = command_for(v, pmap)
-            out.append("%s = %s" % (k, v))
-        out.append("")
-    return ", ".join(str(p) for p in pmap.values()), "\n".join(out)
+    return ", ".join(str(p) for p in pmap.values()), "\n".join(trading_sections(d, pmap))
 
 
 def supervisord_conf(d):

@@ -190,18 +190,27 @@ static void guard_resync(const char *why)
 }
 
 /*
- * A process that closes its copy of an inherited socket makes no kernel
- * event (the socket lives on in the others), so before `status` answers,
- * the holders of shared sockets are checked against /proc/<pid>/fd.
+ * Holders that may have closed their copy of a socket without a release (the
+ * socket lives on in others, so the kernel says nothing): check them against
+ * /proc/<pid>/fd by the socket's inode. pid 0: every holder of every socket
+ * with several holders (before `status` answers); else that process alone,
+ * after its exec closed its close-on-exec sockets.
  */
-static void guard_verify_shared_holders(void)
+static int guard_check_applies(const struct claim *c, uint32_t pid)
+{
+	if (c->netns != G.host_netns)
+		return 0;
+	return pid ? claim_has_holder(c, pid) : c->nholders > 1;
+}
+
+static void guard_check_holders(uint32_t pid)
 {
 	struct diag_result r = { 0 };
 	uint8_t *want = calloc(65536, 1);
 	int i, j, k, any = 0;
 
 	for (i = 0; want && i < G.claims.n; i++)
-		if (G.claims.v[i].nholders > 1 && G.claims.v[i].netns == G.host_netns)
+		if (guard_check_applies(&G.claims.v[i], pid))
 			any = want[G.claims.v[i].port] = 1;
 	if (!any || diag_dump(want, 1, &r) != 0) {
 		free(want);
@@ -210,49 +219,19 @@ static void guard_verify_shared_holders(void)
 	for (i = 0; i < G.claims.n; i++) {
 		struct claim *c = &G.claims.v[i];
 
-		if (c->nholders < 2 || c->netns != G.host_netns)
+		if (!guard_check_applies(c, pid))
 			continue;
 		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
 			;
 		if (j == r.n)
 			continue;
 		for (k = 0; k < c->nholders;) {
-			if (diag_pid_has_inode(c->holders[k].pid, r.socks[j].inode))
+			if ((pid && c->holders[k].pid != pid) ||
+			    diag_pid_has_inode(c->holders[k].pid, r.socks[j].inode))
 				k++;
 			else
 				c->holders[k] = c->holders[--c->nholders];
 		}
-	}
-	diag_free(&r);
-	free(want);
-}
-
-/*
- * exec closed the process's close-on-exec sockets without a release (others
- * may hold them): check only the claims it holds, by socket inode.
- */
-static void guard_on_exec(uint32_t pid)
-{
-	struct diag_result r = { 0 };
-	uint8_t *want = calloc(65536, 1);
-	int i, j, any = 0;
-
-	for (i = 0; want && i < G.claims.n; i++)
-		if (claim_has_holder(&G.claims.v[i], pid) && G.claims.v[i].netns == G.host_netns)
-			any = want[G.claims.v[i].port] = 1;
-	if (!any || diag_dump(want, 1, &r) != 0) {
-		free(want);
-		return;
-	}
-	for (i = 0; i < G.claims.n; i++) {
-		struct claim *c = &G.claims.v[i];
-
-		if (!claim_has_holder(c, pid) || c->netns != G.host_netns)
-			continue;
-		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
-			;
-		if (j < r.n && !diag_pid_has_inode(pid, r.socks[j].inode))
-			claims_drop_holder(c, pid);
 	}
 	diag_free(&r);
 	free(want);
@@ -616,7 +595,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 		claims_fork(&G.claims, e->tgid, e->child, NULL);
 		break;
 	case PG_EV_EXEC:
-		guard_on_exec(e->tgid);
+		guard_check_holders(e->tgid);
 		break;
 	case PG_EV_EXIT:
 		claims_drop_pid(&G.claims, e->tgid);
@@ -832,7 +811,7 @@ json_object *guard_status_json(void)
 	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 }, nlost = 0;
 	int i, healthy = 1, n;
 
-	guard_verify_shared_holders();
+	guard_check_holders(0);
 	loader_counters(&G.L, lost, sent);
 	for (i = 0; i < PG_EV_KIND_MAX; i++)
 		nlost += lost[i];
