@@ -379,9 +379,18 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 	__u32 kind, port;
 	__u16 family;
 
-	if (newstate == TCP_LISTEN)
+	/*
+	 * A listener leaves LISTEN only for CLOSE (tcp_close(), or
+	 * tcp_disconnect() from shutdown()). LISTEN -> SYN_RECV is not the
+	 * listener: it is the clone inet_csk_clone_lock() makes for each
+	 * accepted connection, born a copy of the listener (state LISTEN,
+	 * same port); 6.1 and 6.12 fire the tracepoint for it, with the
+	 * listener's cookie still in the copy. So only LISTEN -> CLOSE ends a
+	 * listener, whatever its clones, children or reuseport siblings do.
+	 */
+	if (newstate == TCP_LISTEN && oldstate != TCP_LISTEN)
 		kind = PG_EV_LISTEN;
-	else if (oldstate == TCP_LISTEN)
+	else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)
 		kind = PG_EV_LISTEN_CLOSE;
 	else
 		return 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "fs.h"
 
 static char cg_mnt[PATH_MAX];
 static int cg_mnt_done;
@@ -90,33 +91,14 @@ uint64_t cg_id(const char *abspath)
 int cg_mkdir(const char *abspath)
 {
 	const char *root = cg_root();
-	char buf[PATH_MAX];
 	size_t rlen;
-	char *p;
 
 	if (!root)
 		return -ENOENT;
 	rlen = strlen(root);
 	if (strncmp(abspath, root, rlen) != 0 || abspath[rlen] != '/')
-		return -EINVAL;
-	if (strlen(abspath) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, abspath);
-	for (p = buf + rlen + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		if (p[-1] != '/') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-		}
-		if (*p == '\0')
-			break;
-	}
-	return 0;
+		return -EINVAL; /* only below the cgroup2 root */
+	return fs_mkdir_p(abspath, 0755);
 }
 
 static int cg_write(const char *abspath, const char *file, const char *val)

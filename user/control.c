@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "fs.h"
 #include "log.h"
 
 #define CTL_MAX_CLIENTS 64
@@ -52,22 +53,6 @@ static int control_dial(const char *path)
 		return err;
 	}
 	return fd;
-}
-
-static int control_mkdirs(const char *path)
-{
-	char buf[sizeof(ctl_path)], *p;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
 }
 
 void control_drop(struct ctl_client *c)
@@ -279,7 +264,7 @@ int control_open(const char *path, const char *group, ctl_handler_fn fn)
 		return -EADDRINUSE;
 	}
 	unlink(path);
-	err = control_mkdirs(path);
+	err = fs_mkdir_parent(path, 0755);
 	if (err)
 		return err;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -12,6 +12,7 @@
 
 #include "claims.h"
 #include "events.h"
+#include "fs.h"
 
 #define JOURNAL_KEEP 3
 
@@ -117,26 +118,10 @@ json_object *events_claim_holders(const struct claim *c, const char *(*svc_of)(u
 	return a;
 }
 
-static int events_mkdirs(const char *path)
-{
-	char buf[4096], *p;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 int journal_open(const char *path, uint64_t max_bytes)
 {
 	struct stat st;
-	int err = events_mkdirs(path);
+	int err = fs_mkdir_parent(path, 0750);
 
 	if (err)
 		return err;

@@ -27,6 +27,7 @@
 #include "control.h"
 #include "diag.h"
 #include "events.h"
+#include "fs.h"
 #include "guard.h"
 #include "loader.h"
 #include "log.h"
@@ -1234,16 +1235,20 @@ static int guard_lock(const struct pg_config *cfg)
 {
 	char path[PATH_MAX];
 
+	int err;
+
 	snprintf(path, sizeof(path), "%s/guard.lock", cfg->state_dir);
-	if ((mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) ||
-	    (G.lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		if ((errno == EACCES || errno == EPERM) && geteuid() != 0)
+	err = fs_mkdir_p(cfg->state_dir, 0750);
+	if (!err && (G.lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		err = -errno;
+	if (err) {
+		if ((err == -EACCES || err == -EPERM) && geteuid() != 0)
 			log_warnx("no permission (%s: %s): run as root or with CAP_BPF, "
 				  "CAP_NET_ADMIN and CAP_PERFMON and write access to %s", path,
-				  strerror(errno), cfg->state_dir);
+				  strerror(-err), cfg->state_dir);
 		else
-			log_warn("%s", path);
-		return -errno;
+			log_warnx("%s: %s", path, strerror(-err));
+		return err;
 	}
 	if (flock(G.lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		log_warnx("a guard is already running for %s (%s is locked)", cfg->name, path);

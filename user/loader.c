@@ -15,6 +15,7 @@
 
 #include "cgroup.h"
 #include "config.h"
+#include "fs.h"
 #include "loader.h"
 #include "log.h"
 #include "portguard.skel.h"
@@ -30,25 +31,6 @@ static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 }
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
-
-static int loader_mkdirs(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX], *p;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (p = buf + 1;; p++) {
-		if (*p && *p != '/')
-			continue;
-		char c = *p;
-
-		*p = 0;
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		if (!c)
-			return 0;
-		*p = c;
-	}
-}
 
 /* <bpffs>/portguard/<name>, with '.' (which bpffs refuses in names) as '_'. */
 static void loader_pin_dir(char *buf, size_t len, const char *bpffs, const char *name)
@@ -71,10 +53,14 @@ static int loader_bpffs(const char *dir, char *why, size_t len)
 
 	if (statfs(dir, &sf) == 0 && sf.f_type == BPF_FS_MAGIC_)
 		return 0;
-	if (loader_mkdirs(dir, 0700) < 0 || mount("bpf", dir, "bpf", 0, "mode=0700") < 0) {
+	int err = fs_mkdir_p(dir, 0700);
+
+	if (!err && mount("bpf", dir, "bpf", 0, "mode=0700") < 0)
+		err = -errno;
+	if (err) {
 		snprintf(why, len, "cannot mount bpffs at %s: %s (mount -t bpf bpf %s)", dir,
-			 strerror(errno), dir);
-		return -errno;
+			 strerror(-err), dir);
+		return err;
 	}
 	snprintf(marker, sizeof(marker), "%s/portguard_mounted", dir);
 	mkdir(marker, 0700);
@@ -190,7 +176,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		if ((err = loader_bpffs(bpffs, why, len)))
 			return err;
 		loader_pin_dir(L->pin_dir, sizeof(L->pin_dir), bpffs, name);
-		if ((err = loader_mkdirs(L->pin_dir, 0700))) {
+		if ((err = fs_mkdir_p(L->pin_dir, 0700))) {
 			snprintf(why, len, "cannot make %s: %s", L->pin_dir, strerror(-err));
 			return err;
 		}

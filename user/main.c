@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control.h"
 #include "diag.h"
+#include "fs.h"
 #include "guard.h"
 #include "loader.h"
 #include "log.h"
@@ -85,8 +86,8 @@ static int cmd_daemonize(struct pg_config *c)
 	}
 	close(pfd[0]);
 	setsid();
-	if (mkdir(c->log_dir, 0750) < 0 && errno != EEXIST)
-		fprintf(stderr, "portguard: %s: %s\n", c->log_dir, strerror(errno));
+	if ((fd = fs_mkdir_p(c->log_dir, 0750)) < 0)
+		fprintf(stderr, "portguard: %s: %s\n", c->log_dir, strerror(-fd));
 	snprintf(path, sizeof(path), "%s/portguard.log", c->log_dir);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd >= 0) {
@@ -136,8 +137,8 @@ static int cmd_run(struct opts *o, int argc, char **argv)
 		}
 	}
 	if (o->daemon) {
-		if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
-			log_warn("%s", c->state_dir);
+		if ((err = fs_mkdir_p(c->state_dir, 0750)) < 0)
+			log_warnx("%s: %s", c->state_dir, strerror(-err));
 		cmd_pidfile(c, 1);
 	}
 	{

@@ -33,6 +33,7 @@
 
 #include "cgroup.h"
 #include "diag.h"
+#include "fs.h"
 #include "log.h"
 #include "supervise.h"
 
@@ -118,45 +119,6 @@ static void svc_emit(const char *type, struct pg_service *s, const char *detail)
 }
 
 /* ---- small file and /proc helpers ---- */
-
-static int svc_mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	char *p;
-
-	if (strlen(path) >= sizeof(buf))
-		return -ENAMETOOLONG;
-	strcpy(buf, path);
-	for (p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		if (p[-1] != '/') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, mode) < 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-		}
-		if (*p == '\0')
-			return 0;
-	}
-}
-
-static int svc_mkdir_parent(const char *file)
-{
-	char dir[PATH_MAX];
-	char *slash;
-
-	if (strlen(file) >= sizeof(dir))
-		return -ENAMETOOLONG;
-	strcpy(dir, file);
-	slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
-		return 0;
-	*slash = '\0';
-	return svc_mkdir_p(dir, 0755);
-}
 
 static int svc_write_file(const char *path, const char *text)
 {
@@ -520,7 +482,7 @@ static void svc_write_state(struct pg_service *s)
 	if (!s->conf->pidfile)
 		return;
 	snprintf(text, sizeof(text), "%d\n", (int)s->pid);
-	err = svc_mkdir_parent(s->conf->pidfile);
+	err = fs_mkdir_parent(s->conf->pidfile, 0755);
 	if (!err)
 		err = svc_write_file(s->conf->pidfile, text);
 	if (err < 0)
@@ -1245,7 +1207,7 @@ static void svc_fini_one(struct pg_service *s)
 
 static int svc_make_dir(const char *what, const char *dir)
 {
-	int err = svc_mkdir_p(dir, 0750);
+	int err = fs_mkdir_p(dir, 0750);
 
 	if (err < 0)
 		log_warnx("cannot create %s %s: %s", what, dir, strerror(-err));

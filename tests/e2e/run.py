@@ -15,7 +15,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive,  # noqa: E402
                     ss_claims, wait_for)
+import test_defaults  # noqa: E402
 import test_enforce  # noqa: E402
+import test_listen  # noqa: E402
 import test_restart  # noqa: E402
 
 WEB = BASE + 0        # owned by the http service "web"
@@ -419,6 +421,8 @@ def main():
     suite = unittest.TestSuite([
         unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__]),
         unittest.defaultTestLoader.loadTestsFromModule(test_restart),
+        unittest.defaultTestLoader.loadTestsFromModule(test_listen),
+        unittest.defaultTestLoader.loadTestsFromModule(test_defaults),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],
