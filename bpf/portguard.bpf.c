@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load. */
 const volatile __u32 ringbuf_wakeup_flags = 0;
+/* bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
+const volatile __u8 have_bind_sockopt = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -68,6 +70,7 @@ struct {
  */
 struct pg_task {
 	__u64 cgroup_id;
+	__u64 netns; /* sockops has bpf_get_netns_cookie only since Linux 5.15 */
 	__u32 tgid;
 	__u32 pid;
 	__u32 uid;
@@ -95,6 +98,34 @@ struct {
 } counters SEC(".maps");
 
 __u64 lost_total = 0;
+
+/*
+ * struct net.net_cookie was an atomic64_t until Linux 5.12 (3d368ab87cf6,
+ * "net: initialize net->net_cookie at netns setup") and is a u64 since.
+ * Each CO-RE read below matches one of them; the other is dead code.
+ */
+struct net___atomic_cookie {
+	atomic64_t net_cookie;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 sk_netns_cookie(struct sock *sk)
+{
+	struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+
+	if (bpf_core_field_exists(((struct net___atomic_cookie *)net)->net_cookie))
+		return BPF_CORE_READ((struct net___atomic_cookie *)net, net_cookie.counter);
+	return BPF_CORE_READ(net, net_cookie);
+}
+
+/* SO_REUSEPORT of the socket being bound; 0 when the kernel cannot say. */
+static __always_inline int bind_reuseport(struct bpf_sock_addr *ctx)
+{
+	int reuse = 0;
+
+	if (have_bind_sockopt)
+		bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
+	return !!reuse;
+}
 
 static __always_inline void count(__u32 idx)
 {
@@ -235,23 +266,23 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		e = ev_reserve(PG_EV_BIND_DENIED);
 		if (!e)
 			return 0;
-		bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
+		reuse = bind_reuseport(ctx);
 		e->cookie = cookie;
 		e->netns = bpf_get_netns_cookie(ctx);
 		e->family = family;
 		e->proto = ctx->protocol;
 		e->port = port;
-		e->reuseport = !!reuse;
+		e->reuseport = reuse;
 		e->owner_level = p->owner_level;
 		fill_addr(e, ctx, family);
 		ev_submit(e);
 		return 0;
 	}
-	bpf_getsockopt(ctx, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse));
+	reuse = bind_reuseport(ctx);
 	s.port = port;
 	s.family = family;
 	s.proto = ctx->protocol;
-	s.reuseport = !!reuse;
+	s.reuseport = reuse;
 	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
 	proc_watch();
 
@@ -404,6 +435,7 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 
 		t.uid = (__u32)bpf_get_current_uid_gid();
 		t.cgroup_id = bpf_get_current_cgroup_id();
+		t.netns = sk_netns_cookie(sk);
 		bpf_get_current_comm(t.comm, sizeof(t.comm));
 		bpf_map_update_elem(&autobind, &key, &t, BPF_ANY);
 		return 0;
@@ -417,7 +449,7 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, net_cookie);
+	e->netns = sk_netns_cookie(sk);
 	e->family = family;
 	e->proto = IPPROTO_TCP;
 	e->port = port;
@@ -479,7 +511,7 @@ int pg_sockops(struct bpf_sock_ops *skops)
 	e->cgroup_id = t->cgroup_id;
 	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
 	e->cookie = cookie;
-	e->netns = bpf_get_netns_cookie(skops);
+	e->netns = t->netns;
 	e->family = skops->family;
 	e->proto = IPPROTO_TCP;
 	e->port = port;

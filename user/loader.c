@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "loader.h"
 #include "log.h"
+#include "probe.h"
 #include "portguard.skel.h"
 
 static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -164,6 +165,17 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 			 strerror(errno));
 		return -errno;
 	}
+	if (geteuid() == 0) { /* the probes load programs: without root the load explains */
+		const char *line;
+
+		L->have = probe_kernel();
+		if (*probe_missing_essential(L->have, why, len))
+			return -ENOTSUP;
+		if ((line = probe_degraded(L->have, PROBE_BIND_SOCKOPT)))
+			log_warnx("%s", line);
+	} else {
+		L->have = ~0U;
+	}
 	skel = portguard_bpf__open();
 	if (!skel) {
 		err = -errno;
@@ -172,6 +184,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 	}
 	L->skel = skel;
 	bpf_map__set_max_entries(skel->maps.events, ring_kb * 1024);
+	skel->rodata->have_bind_sockopt = !!(L->have & (1U << PROBE_BIND_SOCKOPT));
 	if (geteuid() == 0) { /* without root the load below explains what is missing */
 		if ((err = loader_bpffs(bpffs, why, len)))
 			return err;

@@ -23,6 +23,7 @@ struct loader {
 	int cg_fd;
 	char pin_dir[PATH_MAX - 256]; /* <bpffs>/portguard/<name> */
 	int reused;		    /* pinned maps and links of an earlier guard were reused */
+	unsigned have;		    /* what the kernel offers: 1 << enum probe_feature */
 };
 
 /*
