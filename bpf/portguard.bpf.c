@@ -84,6 +84,18 @@ struct {
 	__type(value, struct pg_task);
 } autobind SEC(".maps");
 
+/*
+ * Binders whose executable already went to user space, by tgid: the inode
+ * sent. A storm from one process sends its path once (user space keeps it),
+ * then events of the common size. Not pinned: a new guard starts empty.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} exe_sent SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -142,12 +154,13 @@ static __always_inline struct pg_port *port_lookup(__u32 port)
 	return bpf_map_lookup_elem(&ports, &port);
 }
 
-static __always_inline struct pg_event *ev_reserve(__u32 kind)
+/* An event of `size` bytes (a constant): a struct pg_event first, filled in. */
+static __always_inline struct pg_event *ev_reserve_size(__u32 kind, __u64 size)
 {
 	struct pg_event *e;
 	__u64 id;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = bpf_ringbuf_reserve(&events, size, 0);
 	if (!e) {
 		count(kind);
 		__sync_fetch_and_add(&lost_total, 1);
@@ -164,6 +177,11 @@ static __always_inline struct pg_event *ev_reserve(__u32 kind)
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	return e;
+}
+
+static __always_inline struct pg_event *ev_reserve(__u32 kind)
+{
+	return ev_reserve_size(kind, sizeof(struct pg_event));
 }
 
 static __always_inline void ev_submit(struct pg_event *e)
@@ -192,12 +210,12 @@ static __always_inline int in_cgroup(__u64 cg, __u32 level)
 }
 
 /* May the current task bind this port? The owner, and the `allow` rules. */
-static __always_inline int bind_allowed(__u32 port, const struct pg_port *p)
+static __always_inline int bind_allowed(__u32 port, const struct pg_port *p, int owner)
 {
 	struct pg_allow_key k = { .port = port, .kind = PG_ALLOW_UID };
 	int i;
 
-	if (!(p->flags & PG_PORT_DENY) || in_cgroup(p->owner_cgroup, p->owner_level))
+	if (!(p->flags & PG_PORT_DENY) || owner)
 		return 1;
 	k.value = (__u32)bpf_get_current_uid_gid();
 	if (bpf_map_lookup_elem(&allow, &k))
@@ -248,56 +266,142 @@ static __always_inline void fill_addr(struct pg_event *e, struct bpf_sock_addr *
 	}
 }
 
-static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
+static __always_inline __u64 exe_ino(void)
 {
-	__u32 port = bpf_ntohs(ctx->user_port);
-	struct pg_sock s = {};
-	struct pg_port *p;
-	struct pg_event *e;
-	__u64 cookie;
-	int reuse = 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 
-	p = port_lookup(port);
-	if (!p)
-		return 1;
-	cookie = bpf_get_socket_cookie(ctx);
-	if (!bind_allowed(port, p)) {
-		/* EPERM before the port is taken; nothing of it is kept */
-		e = ev_reserve(PG_EV_BIND_DENIED);
-		if (!e)
-			return 0;
-		reuse = bind_reuseport(ctx);
-		e->cookie = cookie;
-		e->netns = bpf_get_netns_cookie(ctx);
-		e->family = family;
-		e->proto = ctx->protocol;
-		e->port = port;
-		e->reuseport = reuse;
-		e->owner_level = p->owner_level;
-		fill_addr(e, ctx, family);
-		ev_submit(e);
-		return 0;
+	return BPF_CORE_READ(t, mm, exe_file, f_inode, i_ino);
+}
+
+/* The mount that holds vfsmount vm (the kernel's real_mount()). */
+static __always_inline struct mount *exe_real_mount(struct vfsmount *vm)
+{
+	return (void *)vm - bpf_core_field_offset(struct mount, mnt);
+}
+
+/*
+ * The current task's executable: inode, device and the path, walked from
+ * the file's dentry up to its mount's root, then across to the mount point
+ * in the parent mount, until the root of the task's mount namespace
+ * (bpf_d_path is for tracing programs only, and not on every kernel).
+ */
+static __always_inline void exe_fill(struct pg_exe *x)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct file *f = BPF_CORE_READ(t, mm, exe_file);
+	struct dentry *d, *parent, *root;
+	struct vfsmount *vm;
+	struct mount *m, *mp;
+	__u32 off = 0;
+	int i, n;
+
+	x->ino = 0;
+	x->dev = 0;
+	x->len = 0;
+	x->complete = 0;
+	x->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
+	if (!f)
+		return; /* a kernel thread */
+	x->ino = BPF_CORE_READ(f, f_inode, i_ino);
+	x->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
+	d = BPF_CORE_READ(f, f_path.dentry);
+	vm = BPF_CORE_READ(f, f_path.mnt);
+	m = exe_real_mount(vm);
+	for (i = 0; i < PG_PATH_DEPTH + 8; i++) { /* + 8 mount crossings */
+		root = BPF_CORE_READ(vm, mnt_root);
+		parent = BPF_CORE_READ(d, d_parent);
+		if (d == root || d == parent) {
+			mp = BPF_CORE_READ(m, mnt_parent);
+			if (mp == m) {
+				x->complete = 1; /* the namespace's root mount */
+				break;
+			}
+			d = BPF_CORE_READ(m, mnt_mountpoint);
+			m = mp;
+			vm = (void *)m + bpf_core_field_offset(struct mount, mnt);
+			continue;
+		}
+		if (off >= PG_PATH_LEN)
+			break;
+		n = bpf_probe_read_kernel_str(&x->path[off & (PG_PATH_LEN - 1)], PG_PATH_LEN,
+					      BPF_CORE_READ(d, d_name.name));
+		if (n <= 0)
+			break;
+		off += n;
+		d = parent;
 	}
-	reuse = bind_reuseport(ctx);
-	s.port = port;
-	s.family = family;
-	s.proto = ctx->protocol;
-	s.reuseport = reuse;
-	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
-	proc_watch();
+	x->len = off < PG_PATH_LEN ? off : PG_PATH_LEN;
+}
 
-	e = ev_reserve(PG_EV_BIND_ATTEMPT);
-	if (!e)
-		return 1;
+/* The bind's own fields of an event. */
+static __always_inline void bind_fill(struct pg_event *e, struct bpf_sock_addr *ctx, __u64 cookie,
+				      __u16 family, __u32 port, int reuse)
+{
 	e->cookie = cookie;
 	e->netns = bpf_get_netns_cookie(ctx);
 	e->family = family;
 	e->proto = ctx->protocol;
 	e->port = port;
-	e->reuseport = s.reuseport;
+	e->reuseport = reuse;
 	fill_addr(e, ctx, family);
-	ev_submit(e);
-	return 1;
+}
+
+static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
+{
+	__u32 port = bpf_ntohs(ctx->user_port), kind;
+	struct pg_event_exe *x;
+	struct pg_sock s = {};
+	struct pg_event *e;
+	struct pg_port *p;
+	__u64 cookie, ino, *sent;
+	int owner, allowed;
+	__u32 tgid;
+
+	p = port_lookup(port);
+	if (!p)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	owner = in_cgroup(p->owner_cgroup, p->owner_level);
+	allowed = bind_allowed(port, p, owner);
+	s.reuseport = bind_reuseport(ctx);
+	if (allowed) { /* EPERM comes before the port is taken: nothing of a denied one is kept */
+		s.port = port;
+		s.family = family;
+		s.proto = ctx->protocol;
+		bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
+		proc_watch();
+	}
+	kind = allowed ? PG_EV_BIND_ATTEMPT : PG_EV_BIND_DENIED;
+	if (owner) {
+		e = ev_reserve(kind);
+		if (!e)
+			return allowed;
+		bind_fill(e, ctx, cookie, family, port, s.reuseport);
+		ev_submit(e);
+		return allowed;
+	}
+	/* Not the owner: a denial, or a rogue in observe mode; name its executable. */
+	tgid = bpf_get_current_pid_tgid() >> 32;
+	ino = exe_ino();
+	sent = bpf_map_lookup_elem(&exe_sent, &tgid);
+	if (sent && *sent == ino) { /* user space has it */
+		e = ev_reserve(kind);
+		if (!e)
+			return allowed;
+		bind_fill(e, ctx, cookie, family, port, s.reuseport);
+		e->owner_level = p->owner_level;
+		ev_submit(e);
+		return allowed;
+	}
+	x = (struct pg_event_exe *)ev_reserve_size(kind, sizeof(*x));
+	if (!x)
+		return allowed;
+	bind_fill(&x->ev, ctx, cookie, family, port, s.reuseport);
+	x->ev.owner_level = p->owner_level;
+	exe_fill(&x->exe);
+	ev_submit(&x->ev);
+	bpf_map_update_elem(&exe_sent, &tgid, &ino, BPF_ANY);
+	return allowed;
 }
 
 SEC("cgroup/bind4")

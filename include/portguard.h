@@ -76,4 +76,30 @@ struct pg_event {
 	char comm[PG_COMM_LEN];
 };
 
+/*
+ * The binder's executable, read in the kernel at the bind (a binder that
+ * exits at once is still named): inode and device always; the path by a
+ * bounded walk of its dentries and mounts, as far as PG_PATH_DEPTH
+ * components and PG_PATH_LEN bytes reach. path[] holds the components
+ * leaf first, each NUL-terminated ("python3.11\0bin\0usr\0"); user space
+ * reverses them.
+ */
+#define PG_PATH_LEN 256
+#define PG_PATH_DEPTH 16
+struct pg_exe {
+	__u64 ino;
+	__u32 dev;	/* kernel dev_t of the file system (s_dev) */
+	__u32 mntns;	/* inode of the binder's mount namespace */
+	__u16 len;	/* bytes of path[] used */
+	__u8 complete;	/* 1: the walk reached the mount namespace's root */
+	__u8 pad[5];
+	char path[2 * PG_PATH_LEN];
+};
+
+/* PG_EV_BIND_DENIED, and PG_EV_BIND_ATTEMPT from outside the owner. */
+struct pg_event_exe {
+	struct pg_event ev;
+	struct pg_exe exe;
+};
+
 #endif /* PORTGUARD_H */

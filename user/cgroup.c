@@ -229,6 +229,35 @@ int cg_remove(const char *abspath)
 	return rmdir(abspath) < 0 ? -errno : 0;
 }
 
+int cg_path_of_id(uint64_t id, char *buf, size_t len)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe /* FILEID_KERNFS */ },
+		.id = id };
+	char link[64];
+	int root, fd;
+	ssize_t n;
+
+	if (!cg_root() || !id)
+		return -ENOENT;
+	root = open(cg_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -errno;
+	fd = open_by_handle_at(root, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(root);
+	if (fd < 0)
+		return -errno;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
 int cg_of_pid(pid_t pid, char *buf, size_t len)
 {
 	const char *root = cg_root();

@@ -21,6 +21,12 @@ int cg_procs(const char *abspath, pid_t **pids);
 int cg_populated(const char *abspath);
 /* rmdir the group (children first). 0 or -errno. */
 int cg_remove(const char *abspath);
+/*
+ * Absolute path of the cgroup with this id (what the kernel's
+ * bpf_get_current_cgroup_id() says), found by file handle: right even
+ * when the process that was in it is gone. 0 or -errno.
+ */
+int cg_path_of_id(uint64_t id, char *buf, size_t len);
 /* Absolute cgroup v2 path of a process into buf. 0 or -errno. */
 int cg_of_pid(pid_t pid, char *buf, size_t len);
 

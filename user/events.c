@@ -69,6 +69,89 @@ static const char *events_addr(uint16_t family, const uint8_t *addr, char *buf, 
 	return buf;
 }
 
+int events_exe_path(const struct pg_exe *x, char *buf, size_t len)
+{
+	size_t n = 0, end = x->len < sizeof(x->path) ? x->len : sizeof(x->path);
+	const char *comp[PG_PATH_DEPTH];
+	size_t i, ncomp = 0, at = 0;
+
+	while (at < end && ncomp < PG_PATH_DEPTH) { /* each component ends with a NUL */
+		const char *c = x->path + at, *nul = memchr(c, 0, end - at);
+
+		if (!nul)
+			break;
+		comp[ncomp++] = c;
+		at += nul - c + 1;
+	}
+	if (!ncomp || len < 8)
+		return 0;
+	if (!x->complete)
+		n = snprintf(buf, len, "...");
+	for (i = ncomp; i-- > 0 && n < len;)
+		n += snprintf(buf + n, len - n, "/%s", comp[i]);
+	return n < len;
+}
+
+static uint32_t events_self_mntns(void)
+{
+	static uint32_t ino;
+	struct stat st;
+
+	if (!ino && stat("/proc/self/ns/mnt", &st) == 0)
+		ino = (uint32_t)st.st_ino;
+	return ino;
+}
+
+/*
+ * The last executable the kernel sent for a pid: it sends each binder's
+ * once (bpf/ exe_sent) and later events of that pid come without it.
+ */
+#define EVENTS_EXE_CACHE 64
+static struct {
+	uint32_t pid;
+	struct pg_exe exe;
+} events_exe_cache[EVENTS_EXE_CACHE];
+
+static const struct pg_exe *events_exe_cached(const struct pg_exe *x, uint32_t pid)
+{
+	unsigned slot = pid % EVENTS_EXE_CACHE;
+
+	if (x) {
+		events_exe_cache[slot].pid = pid;
+		events_exe_cache[slot].exe = *x;
+		return x;
+	}
+	return events_exe_cache[slot].pid == pid ? &events_exe_cache[slot].exe : NULL;
+}
+
+void events_add_exe(json_object *o, const struct pg_exe *x, uint32_t pid)
+{
+	char path[2 * PG_PATH_LEN + 8], proc[64], dev[32];
+	const char *src = NULL;
+	ssize_t n;
+
+	x = events_exe_cached(x, pid);
+	if (x && events_exe_path(x, path, sizeof(path)))
+		src = x->complete ? "kernel" : "kernel-partial";
+	if (!src || !x->complete) {
+		snprintf(proc, sizeof(proc), "/proc/%u/exe", pid);
+		n = readlink(proc, path, sizeof(path) - 1);
+		if (n > 0) {
+			path[n] = 0;
+			src = "proc";
+		}
+	}
+	json_object_object_add(o, "exe", src ? json_object_new_string(path) : NULL);
+	json_object_object_add(o, "exe_source", src ? json_object_new_string(src) : NULL);
+	if (!x || !x->ino)
+		return;
+	json_object_object_add(o, "exe_ns", json_object_new_string(
+		x->mntns == events_self_mntns() ? "host" : "other"));
+	json_object_object_add(o, "exe_ino", json_object_new_int64((int64_t)x->ino));
+	snprintf(dev, sizeof(dev), "%u:%u", x->dev >> 20, x->dev & 0xfffff);
+	json_object_object_add(o, "exe_dev", json_object_new_string(dev));
+}
+
 json_object *events_from_kernel(const char *type, const struct pg_event *e, uint64_t realtime_us,
 				const char *service)
 {

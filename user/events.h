@@ -27,6 +27,16 @@ const char *events_proto_name(uint16_t proto);
  */
 json_object *events_from_kernel(const char *type, const struct pg_event *e, uint64_t realtime_us,
 				const char *service);
+/*
+ * The binder's executable into o: "exe" (the path), "exe_source" ("kernel":
+ * walked at the bind; "kernel-partial": the walk stopped short, the path
+ * starts with ".../"; "proc": /proc/PID/exe, the kernel's walk had nothing),
+ * "exe_ns" ("host", or "other": the path is relative to the binder's own
+ * mount namespace), "exe_ino" and "exe_dev" ("major:minor"). x may be NULL.
+ */
+void events_add_exe(json_object *o, const struct pg_exe *x, uint32_t pid);
+/* The path of the kernel's walk, leaf-first components reversed, into buf; 0 if empty. */
+int events_exe_path(const struct pg_exe *x, char *buf, size_t len);
 /* A new event object with only "ts" and "type" (and "service" when not NULL). */
 json_object *events_new(const char *type, uint64_t realtime_us, const char *service);
 /* The first holder of a claim as {"pid", "comm", "uid", "proto", "addr"}. */

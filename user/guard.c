@@ -278,7 +278,8 @@ static int guard_is_owner(const struct pg_service *s, uint64_t cgid)
 	return s && cgid && (s->cgroup_id == cgid || supervise_by_cgroup(cgid) == s);
 }
 
-static void guard_rogue(struct claim *c, const struct pg_event *e, const char *stage)
+static void guard_rogue(struct claim *c, const struct pg_event *e, const struct pg_exe *exe,
+			const char *stage)
 {
 	struct pg_service *owner = supervise_by_port(e->port);
 	json_object *ev;
@@ -300,6 +301,7 @@ static void guard_rogue(struct claim *c, const struct pg_event *e, const char *s
 	c->reported |= REP_ROGUE;
 	ev = guard_kevent("rogue_bind", e, owner ? owner->conf->name : NULL);
 	json_object_object_add(ev, "stage", json_object_new_string(stage));
+	events_add_exe(ev, exe, e->tgid);
 	json_object_object_add(ev, "detail", json_object_new_string(
 		owner ? "process outside the owner's cgroup" : "reserved port: no service owns it"));
 	guard_emit_json(ev);
@@ -400,7 +402,7 @@ static void guard_listen_state(const struct claim *c)
 		supervise_listen_gone(s);
 }
 
-static void guard_on_bind_attempt(const struct pg_event *e)
+static void guard_on_bind_attempt(const struct pg_event *e, const struct pg_exe *exe)
 {
 	struct pg_service *owner = supervise_by_port(e->port);
 	struct claim *c = guard_claim(e), *other;
@@ -413,7 +415,7 @@ static void guard_on_bind_attempt(const struct pg_event *e)
 			guard_conflict(c, e, owner, other);
 		return;
 	}
-	guard_rogue(c, e, "bind");
+	guard_rogue(c, e, exe, "bind");
 }
 
 static void guard_on_bind(const struct pg_event *e)
@@ -425,7 +427,7 @@ static void guard_on_bind(const struct pg_event *e)
 	if (c->state < CLAIM_BOUND)
 		c->state = CLAIM_BOUND;
 	guard_emit_json(guard_kevent("bind", e, guard_svc_of(e->cgroup_id)));
-	guard_rogue(c, e, "bind");
+	guard_rogue(c, e, NULL, "bind");
 	if (c->proto == IPPROTO_UDP) {
 		guard_shared(c, e);
 		if (supervise_by_port(e->port))
@@ -443,7 +445,7 @@ static void guard_on_listen(const struct pg_event *e)
 		return;
 	c->state = CLAIM_LISTEN;
 	guard_emit_json(guard_kevent("listen", e, guard_svc_of(e->cgroup_id)));
-	guard_rogue(c, e, "listen");
+	guard_rogue(c, e, NULL, "listen");
 	/*
 	 * listen() without bind() got a guarded port (the kernel cannot refuse
 	 * that one): in enforce mode the listener is stopped instead.
@@ -539,18 +541,15 @@ static const char *guard_kill_binder(const struct pg_event *e)
 	return "killed";
 }
 
-static void guard_on_denied(const struct pg_event *e)
+static void guard_on_denied(const struct pg_event *e, const struct pg_exe *exe)
 {
 	struct pg_service *owner = supervise_by_port(e->port);
 	json_object *ev = guard_kevent("bind_denied", e, owner ? owner->conf->name : NULL);
-	char path[64], exe[PATH_MAX], cg[PATH_MAX];
-	ssize_t n;
+	char cg[PATH_MAX];
 
-	snprintf(path, sizeof(path), "/proc/%u/exe", e->tgid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = 0;
-	json_object_object_add(ev, "exe", n > 0 ? json_object_new_string(exe) : NULL);
-	json_object_object_add(ev, "cgroup", cg_of_pid(e->tgid, cg, sizeof(cg)) == 0
+	events_add_exe(ev, exe, e->tgid);
+	json_object_object_add(ev, "cgroup", cg_path_of_id(e->cgroup_id, cg, sizeof(cg)) == 0 ||
+						     cg_of_pid(e->tgid, cg, sizeof(cg)) == 0
 						     ? json_object_new_string(cg) : NULL);
 	json_object_object_add(ev, "owner", owner ? json_object_new_string(owner->conf->name)
 						  : NULL);
@@ -565,20 +564,23 @@ static void guard_on_denied(const struct pg_event *e)
 static int guard_on_kevent(void *ctx, void *data, size_t size)
 {
 	const struct pg_event *e = data;
+	const struct pg_exe *exe = NULL;
 
 	(void)ctx;
 	if (size < sizeof(*e))
 		return 0;
+	if (size >= sizeof(struct pg_event_exe))
+		exe = &((const struct pg_event_exe *)data)->exe;
 	G.events_seen++;
 	metrics_kernel_event(e->kind);
 	if (e->lost_total > G.lost_seen)
 		G.need_resync = 1; /* one re-sync after the batch, not one per event */
 	switch (e->kind) {
 	case PG_EV_BIND_DENIED:
-		guard_on_denied(e);
+		guard_on_denied(e, exe);
 		break;
 	case PG_EV_BIND_ATTEMPT:
-		guard_on_bind_attempt(e);
+		guard_on_bind_attempt(e, exe);
 		break;
 	case PG_EV_BIND:
 		guard_on_bind(e);

@@ -404,3 +404,46 @@ class NestedCgroupTest(EnforceBase):
         ports = {p["port"]: p for p in g.status()["ports"]}
         self.assertEqual(ports[WEB]["state"], "owned")
         self.assertEqual(g.events("rogue_bind") + g.events("bind_denied"), [])
+
+
+class ExeTest(EnforceBase):
+    def test_bind_denied_names_the_executable_of_a_binder_already_gone(self):
+        import shutil
+        g = self.enforce()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        deep = os.path.join(self.tmp(), *["d%02d" % i for i in range(20)])
+        os.makedirs(deep)
+        deep_exe = os.path.join(deep, "pg-demo-deep")
+        shutil.copy(pgtest.PG_DEMO, deep_exe)
+        # The guard is stopped: every binder is gone before it reads the event,
+        # so only what the kernel put in the event can name the executable.
+        os.kill(g.proc.pid, signal.SIGSTOP)
+        try:
+            for _ in range(3):
+                self.assertEqual(self.bind("0.0.0.0", RESERVED, uid=65534), str(errno.EPERM))
+            r = subprocess.run(["unshare", "--mount", sys.executable, "-c", BINDER, "::",
+                                str(RESERVED), "tcp", "0"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.stdout.strip(), str(errno.EPERM), r.stderr)
+            r = subprocess.run([deep_exe, "http", "--port", str(RESERVED), "--name", "deep"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+        finally:
+            os.kill(g.proc.pid, signal.SIGCONT)
+        wait_for(lambda: len(g.events("bind_denied")) >= 5, 10, "five denials")
+        denied = g.events("bind_denied")
+        py = os.path.realpath(sys.executable)
+        host = [e for e in denied if e.get("exe_ns") == "host" and e["comm"].startswith("py")]
+        self.assertEqual(len(host), 3, denied)
+        for e in host:
+            self.assertEqual((e["exe"], e["exe_source"]), (py, "kernel"), e)
+            self.assertEqual(e["exe_ino"], os.stat(py).st_ino)
+            self.assertTrue((e["cgroup"] or "").startswith(pgtest.cg_root()), e)  # by id
+        other = [e for e in denied if e.get("exe_ns") == "other"]
+        self.assertEqual(len(other), 1, denied)
+        self.assertEqual((other[0]["exe"], other[0]["exe_source"]), (py, "kernel"))
+        d = [e for e in denied if e["comm"] == "pg-demo-deep"]
+        self.assertEqual(len(d), 1, denied)
+        self.assertEqual(d[0]["exe_source"], "kernel-partial", d[0])
+        self.assertTrue(d[0]["exe"].startswith(".../") and
+                        deep_exe.endswith(d[0]["exe"][3:]), d[0]["exe"])
