@@ -23,6 +23,10 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <unistd.h>
+#include <pwd.h>
+#include <grp.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <signal.h>
@@ -97,6 +101,32 @@ struct config_msg {
 static void config_err(struct config_ctx *ctx, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * The file's bytes are the file's, not the terminal's: control characters
+ * (ESC, CSI, CR, ...) in a message become \xNN. Takes s; NULL on ENOMEM.
+ */
+static char *config_escape(char *s)
+{
+	size_t n = 0, i;
+	char *out, *o;
+
+	for (i = 0; s[i]; i++)
+		n += (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? 4 : 1;
+	if (n == i)
+		return s;
+	out = malloc(n + 1);
+	for (i = 0, o = out; out && s[i]; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			o += sprintf(o, "\\x%02x", (unsigned char)s[i]);
+		else
+			*o++ = s[i];
+	}
+	if (out)
+		*o = 0;
+	free(s);
+	return out;
+}
+
 static void config_err(struct config_ctx *ctx, int line, const char *fmt, ...)
 {
 	struct config_msg *msgs;
@@ -110,6 +140,8 @@ static void config_err(struct config_ctx *ctx, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vasprintf(&text, fmt, ap);
 	va_end(ap);
+	if (n >= 0 && !(text = config_escape(text)))
+		n = -1;
 	if (n < 0) {
 		fprintf(ctx->errs, "%s:%d: out of memory\n", ctx->path, line);
 		return;
@@ -653,6 +685,10 @@ static int config_guard_control_group(struct config_ctx *ctx, const char *key, c
 		config_err(ctx, ctx->line, "%s: bad group name '%s'", key, value);
 		return -EINVAL;
 	}
+	if (!getgrnam(value)) {
+		config_err(ctx, ctx->line, "%s: no such group '%s'", key, value);
+		return -EINVAL;
+	}
 	return config_set_str(ctx, &ctx->c->control_group, value);
 }
 
@@ -726,7 +762,10 @@ static int config_svc_health(struct config_ctx *ctx, const char *key, const char
 
 static int config_svc_user(struct config_ctx *ctx, const char *key, const char *value)
 {
-	(void)key;
+	if (!getpwnam(value)) { /* the start would fail; say so now, at the line */
+		config_err(ctx, ctx->line, "%s: no such user '%s'", key, value);
+		return -EINVAL;
+	}
 	return config_set_str(ctx, &ctx->cur->user, value);
 }
 
@@ -1139,6 +1178,10 @@ static char *config_read(char *str, int num, void *stream)
 	while ((n = getline(&ctx->buf, &ctx->bufsz, ctx->f)) >= 0) {
 		ctx->line++;
 		s = ctx->buf;
+		if (strlen(s) != (size_t)n) { /* it would silently cut the line */
+			config_err(ctx, ctx->line, "NUL byte in the line");
+			continue;
+		}
 		if (ctx->line == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
 			s += 3; /* UTF-8 BOM */
 		s = config_rstrip(config_lskip(s));
@@ -1245,6 +1288,9 @@ static void config_finish(struct config_ctx *ctx)
 	struct pg_config *c = ctx->c;
 	int i;
 
+	if (!ctx->guard_line)
+		config_err(ctx, 0, "no [guard] section (an empty file guards nothing; see "
+			   "examples/trading.conf)");
 	config_check_overlap(ctx);
 	for (i = 0; i < c->nsvc; i++)
 		config_check_service(ctx, i);
@@ -1258,25 +1304,101 @@ static void config_finish(struct config_ctx *ctx)
 	qsort(c->svc, c->nsvc, sizeof(c->svc[0]), config_svc_cmp);
 }
 
-static FILE *config_open(const char *path)
+/* Whose files and directories may steer a root daemon: root's, or the caller's own. */
+static int config_trusted_uid(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/*
+ * sshd's StrictModes for the config, whose commands and alert_command run
+ * as root: the file and every directory above it (where it is named and
+ * where it really is) belong to root and are writable by nobody else; a
+ * sticky directory (/tmp) is fine, its entries cannot be swapped. NULL,
+ * or why not.
+ */
+static const char *config_check_dirs(const char *path, char *why, size_t len)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+
+	if (!realpath(path, dir)) {
+		snprintf(why, len, "cannot resolve its directory: %s", strerror(errno));
+		return why;
+	}
+	while ((slash = strrchr(dir, '/'))) {
+		slash[slash == dir] = 0; /* "/a/b" -> "/a" -> "/" */
+		if (stat(dir, &st) < 0) {
+			snprintf(why, len, "%s: %s", dir, strerror(errno));
+			return why;
+		}
+		if (!config_trusted_uid(st.st_uid)) {
+			snprintf(why, len, "directory %s belongs to uid %u, not root", dir,
+				 (unsigned)st.st_uid);
+			return why;
+		}
+		if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+			snprintf(why, len, "directory %s is writable by group or others (chmod go-w)",
+				 dir);
+			return why;
+		}
+		if (slash == dir)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Open the config without blocking (a FIFO or a device never stalls the loop). */
+static FILE *config_open(const char *path, char *why, size_t len, int *err)
 {
 	struct stat st;
-	FILE *f = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	const char *bad = NULL;
+	FILE *f;
 
-	if (!f)
+	*err = -EINVAL;
+	if (fd < 0) {
+		*err = -errno;
+		snprintf(why, len, "cannot open: %s", strerror(errno));
 		return NULL;
-	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-		fclose(f);
-		errno = EISDIR;
+	}
+	if (fstat(fd, &st) < 0)
+		snprintf(why, len, "cannot stat: %s", strerror(errno)), bad = why;
+	else if (S_ISDIR(st.st_mode))
+		*err = -EISDIR, bad = "cannot open: Is a directory";
+	else if (!S_ISREG(st.st_mode))
+		bad = "not a regular file (a FIFO, device or socket is refused)";
+	else if (!config_trusted_uid(st.st_uid))
+		snprintf(why, len, "refused: it belongs to uid %u, not root", (unsigned)st.st_uid),
+			bad = why;
+	else if (st.st_mode & 022)
+		bad = "refused: it is writable by group or others (chmod go-w)";
+	else
+		bad = config_check_dirs(path, why, len);
+	if (bad) {
+		if (bad != why)
+			snprintf(why, len, "%s", bad);
+		close(fd);
 		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		snprintf(why, len, "cannot open: %s", strerror(errno));
+		close(fd);
 	}
 	return f;
 }
 
 int config_parse(const char *path, struct pg_config **out, FILE *errs)
 {
+	return config_parse_opt(path, out, errs, 0);
+}
+
+int config_parse_opt(const char *path, struct pg_config **out, FILE *errs, int keep_broken)
+{
 	struct config_ctx *ctx;
-	int rc, err;
+	char why[PATH_MAX + 128];
+	int rc;
 
 	*out = NULL;
 	ctx = calloc(1, sizeof(*ctx));
@@ -1287,13 +1409,12 @@ int config_parse(const char *path, struct pg_config **out, FILE *errs)
 	}
 	ctx->path = path;
 	ctx->errs = errs;
-	ctx->f = config_open(path);
+	ctx->f = config_open(path, why, sizeof(why), &rc);
 	if (!ctx->f) {
-		err = errno;
 		if (errs)
-			fprintf(errs, "%s: cannot open: %s\n", path, strerror(err));
+			fprintf(errs, "%s: %s\n", path, why);
 		free(ctx);
-		return -err;
+		return rc;
 	}
 	ctx->c = calloc(1, sizeof(*ctx->c));
 	if (!ctx->c || !(ctx->c->path = strdup(path))) {
@@ -1316,7 +1437,7 @@ int config_parse(const char *path, struct pg_config **out, FILE *errs)
 	config_finish(ctx);
 out:
 	rc = ctx->nerr ? -1 : 0;
-	if (rc)
+	if (rc && !(keep_broken && ctx->c && !ctx->oom))
 		config_free(ctx->c);
 	else
 		*out = ctx->c;
@@ -1375,17 +1496,12 @@ int config_service_equal(const struct pg_service_conf *a, const struct pg_servic
 	    a->nenv != b->nenv || !config_str_eq(a->pidfile, b->pidfile) ||
 	    !config_str_eq(a->socket, b->socket) || a->start_timeout_ms != b->start_timeout_ms ||
 	    a->start_window_ms != b->start_window_ms || a->stop_signal != b->stop_signal ||
-	    a->stop_timeout_ms != b->stop_timeout_ms || a->restart != b->restart ||
-	    a->priority != b->priority || a->on_rogue != b->on_rogue || a->nallow != b->nallow)
+	    a->stop_timeout_ms != b->stop_timeout_ms || a->restart != b->restart)
 		return 0;
 	for (i = 0; i < a->nenv; i++)
 		if (strcmp(a->env[i], b->env[i]))
 			return 0;
-	for (i = 0; i < a->nallow; i++)
-		if (a->allow[i].kind != b->allow[i].kind || a->allow[i].uid != b->allow[i].uid ||
-		    !config_str_eq(a->allow[i].path, b->allow[i].path))
-			return 0;
-	return 1;
+	return 1; /* priority, on_rogue and allow are the guard's: applied in place */
 }
 
 enum pg_on_rogue config_port_policy(const struct pg_config *c, int port)

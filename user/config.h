@@ -82,6 +82,12 @@ struct pg_config {
  * report every error, and *out is NULL.
  */
 int config_parse(const char *path, struct pg_config **out, FILE *errs);
+/*
+ * The same, and with keep_broken a file with errors still gives *out (and
+ * -1): what parsed, defaults for the rest. For the CLI's talk to a running
+ * guard, which needs only the name and the control socket.
+ */
+int config_parse_opt(const char *path, struct pg_config **out, FILE *errs, int keep_broken);
 void config_free(struct pg_config *c);
 
 /* The two services are configured alike (nothing to restart on a reload). */

@@ -1109,16 +1109,20 @@ static void guard_reload(struct ctl_client *c)
 		return;
 	}
 	json_object_put(errors);
+	log_info("reload: %s is valid; applying it", G.cfg->path);
+	/*
+	 * Set before: when no service has to stop first, supervise_reload()
+	 * calls guard_reload_done() at once, and that takes G.reloading.
+	 */
+	G.reloading = nc;
 	if ((rc = supervise_reload(nc, guard_reload_done, NULL)) < 0) {
+		G.reloading = NULL;
 		snprintf(msg, sizeof(msg), "%s: more new services than free slots (%d at most); "
 			 "nothing was changed", G.cfg->path, PG_MAX_SERVICES);
 		log_warnx("reload: %s", msg);
 		config_free(nc);
 		guard_reload_reply(0, NULL, msg);
-		return;
 	}
-	G.reloading = nc;
-	log_info("reload: %s is valid; applying it", G.cfg->path);
 }
 
 /* ---- signals ---- */

@@ -63,6 +63,23 @@ static struct pg_config *cmd_load_config(struct opts *o)
 	return c;
 }
 
+/*
+ * The config of a command that talks to the running guard: a file being
+ * edited into shape must not hide the guard that runs an older one.
+ */
+static struct pg_config *cmd_client_config(struct opts *o)
+{
+	struct pg_config *c = NULL;
+
+	if (config_parse_opt(o->config, &c, stderr, 1) != 0) {
+		if (!c)
+			exit(EX_USAGE);
+		fprintf(stderr, "portguard: %s has errors (above; the running guard keeps its "
+			"config): using its name and control socket %s\n", o->config, c->control);
+	}
+	return c;
+}
+
 /* run --daemon: detach, log to log_dir/portguard.log, pidfile in state_dir. */
 static int cmd_daemonize(struct pg_config *c)
 {
@@ -265,7 +282,7 @@ static json_object *cmd_snapshot(struct pg_config *c)
 
 static int cmd_status(struct opts *o, int argc, char **argv)
 {
-	struct pg_config *c = cmd_load_config(o);
+	struct pg_config *c = cmd_client_config(o);
 	json_object *st, *h;
 	int fd, rc;
 
@@ -313,7 +330,7 @@ static void cmd_print_event_line(struct opts *o, const char *line)
 
 static int cmd_events(struct opts *o, int argc, char **argv)
 {
-	struct pg_config *c = cmd_load_config(o);
+	struct pg_config *c = cmd_client_config(o);
 	char path[PATH_MAX], *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -444,7 +461,7 @@ static json_object *cmd_job_req(const char *cmd, const char *mode, int argc, cha
 
 static int cmd_restart(struct opts *o, int argc, char **argv)
 {
-	struct pg_config *c = cmd_load_config(o);
+	struct pg_config *c = cmd_client_config(o);
 	const char *mode = "master";
 	json_object *req;
 	int rc;
@@ -474,7 +491,7 @@ static int cmd_start_stop(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "portguard: stop: name the services to stop (or use shutdown)\n");
 		return EX_USAGE;
 	}
-	c = cmd_load_config(o);
+	c = cmd_client_config(o);
 	req = cmd_job_req(argv[0], NULL, argc - 1, argv + 1);
 	rc = cmd_job(o, c, req);
 	json_object_put(req);
@@ -511,7 +528,7 @@ static void shutdown_local_event(const char *type, struct pg_service *s, const c
 
 static int cmd_shutdown(struct opts *o, int argc, char **argv)
 {
-	struct pg_config *c = cmd_load_config(o);
+	struct pg_config *c = cmd_client_config(o);
 	json_object *r, *ok;
 	int fd, rc = 0;
 

@@ -18,6 +18,7 @@ from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive
 import test_defaults  # noqa: E402
 import test_enforce  # noqa: E402
 import test_listen  # noqa: E402
+import test_reload  # noqa: E402
 import test_restart  # noqa: E402
 
 WEB = BASE + 0        # owned by the http service "web"
@@ -423,6 +424,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_restart),
         unittest.defaultTestLoader.loadTestsFromModule(test_listen),
         unittest.defaultTestLoader.loadTestsFromModule(test_defaults),
+        unittest.defaultTestLoader.loadTestsFromModule(test_reload),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],

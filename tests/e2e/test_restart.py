@@ -239,16 +239,18 @@ class RestartTest(GuardTest):
 
 class SetupFailureTest(GuardTest):
     def test_bad_directory_or_user_is_fatal_at_once_with_the_reason(self):
+        # An unknown user is refused by the config check, at its line.
+        g = self.guard(services=bg("nouser", more="user = no-such-user-pgtest\n"))
+        r = g.cli("check", check=2)
+        self.assertRegex(r.stderr, r":\d+: user: no such user 'no-such-user-pgtest'")
         g = self.guard(services=bg("nodir", more="directory = /nonexistent/pgtest\n") +
-                       bg("nouser", more="user = no-such-user-pgtest\n", prio=60) +
                        bg("noexec", more="", prio=70).replace(
                            "@DEMO@ background", "/nonexistent/pgtest-binary") +
                        bg("fine", prio=80)).start(wait_running=False)
         wait_for(lambda: all(g.service(n)["state"] == "FATAL"
-                             for n in ("nodir", "nouser", "noexec")), 10, "three FATAL")
+                             for n in ("nodir", "noexec")), 10, "two FATAL")
         details = {e["service"]: e.get("detail", "") for e in g.events("service_fatal")}
         self.assertIn("/nonexistent/pgtest", details["nodir"])
-        self.assertIn("no-such-user-pgtest", details["nouser"])
         self.assertIn("No such file", details["noexec"])
         wait_for(lambda: g.service("fine")["state"] == "RUNNING", 10, "fine RUNNING")
         self.assertEqual(len(g.events("service_backoff")), 0)  # no retry loop

@@ -44,12 +44,20 @@ static int test_parse(const char *text, struct pg_config **c, char **errs)
 	return rc;
 }
 
-/* Parses text that must be valid; the caller frees the config. */
+/*
+ * Parses text that must be valid; the caller frees the config. Service
+ * sections alone get an empty [guard] first (a file needs one).
+ */
 static struct pg_config *test_ok(const char *text)
 {
 	struct pg_config *c = NULL;
-	char *errs = NULL;
-	int rc = test_parse(text, &c, &errs);
+	char *errs = NULL, *full = NULL;
+	int rc;
+
+	if (!strstr(text, "[guard]") && asprintf(&full, "[guard]\n%s", text) < 0)
+		fail();
+	rc = test_parse(full ? full : text, &c, &errs);
+	free(full);
 
 	if (rc != 0 || errs[0]) {
 		print_error("expected a valid config, got rc %d and errors:\n%s", rc, errs);
@@ -77,6 +85,10 @@ static void test_errs(const char *text, ...)
 
 	w = open_memstream(&want, &wlen);
 	assert_non_null(w);
+	/* a text of service sections alone also lacks [guard]: that comes first */
+	if (!strstr(text, "[guard]"))
+		fprintf(w, "%s: no [guard] section (an empty file guards nothing; see "
+			   "examples/trading.conf)\n", test_path);
 	va_start(ap, text);
 	while ((line = va_arg(ap, char *)))
 		fprintf(w, "%s:%s\n", test_path, line);
@@ -303,6 +315,111 @@ static void test_syntax_errors(void **state)
 		    "5: syntax error: missing key before '='",
 		    "6: syntax error: expected 'key = value' or '[section]'",
 		    "9: syntax error: expected 'key = value' or '[section]'");
+}
+
+/* Parses path; returns rc and the one line written, which must name path. */
+static int test_refused(const char *path, char *line, size_t len)
+{
+	struct pg_config *c = (struct pg_config *)1;
+	char *errs = NULL;
+	size_t n;
+	FILE *e = open_memstream(&errs, &n);
+	int rc;
+
+	assert_non_null(e);
+	rc = config_parse(path, &c, e);
+	fclose(e);
+	assert_null(c);
+	snprintf(line, len, "%s", errs);
+	free(errs);
+	assert_int_equal(strncmp(line, path, strlen(path)), 0);
+	assert_non_null(strchr(line, '\n'));
+	assert_null(strchr(line, '\n') + 1 == line + strlen(line) ? NULL : "more than one line");
+	return rc;
+}
+
+static void test_no_guard_section(void **state)
+{
+	(void)state;
+	test_errs("", (char *)NULL);
+	test_errs("# only comments\n; and more\n\n", (char *)NULL);
+}
+
+static void test_nul_byte_and_control_characters(void **state)
+{
+	char text[] = "[guard]\nports = 3000\nname = a\0b\n";
+	struct pg_config *c = NULL;
+	char *errs = NULL, want[512];
+	size_t len;
+	FILE *f = fopen(test_path, "w"), *e;
+
+	(void)state;
+	assert_non_null(f);
+	fwrite(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	e = open_memstream(&errs, &len);
+	assert_int_equal(config_parse(test_path, &c, e), -1);
+	fclose(e);
+	snprintf(want, sizeof(want), "%s:3: NUL byte in the line\n", test_path);
+	assert_str("errs", errs, want);
+	free(errs);
+	/* a file's escape sequences never reach the terminal */
+	EXPECT_ERRS("[guard]\nfoo\x1b[31m = 1\n", "2: unknown key 'foo\\x1b[31m' in [guard]");
+}
+
+static void test_unknown_user_and_group(void **state)
+{
+	(void)state;
+	EXPECT_ERRS("[guard]\ncontrol_group = no_such_group_pg\n[service:a]\ncommand = x\n"
+		    "user = no_such_user_pg\n",
+		    "2: control_group: no such group 'no_such_group_pg'",
+		    "5: user: no such user 'no_such_user_pg'");
+}
+
+static void test_only_regular_files_of_root(void **state)
+{
+	char path[sizeof(test_dir) + 16], line[1024], dir[sizeof(test_dir) + 16];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/fifo", test_dir);
+	assert_int_equal(mkfifo(path, 0600), 0); /* no writer: opening must not block */
+	assert_num("fifo", test_refused(path, line, sizeof(line)), -EINVAL);
+	assert_non_null(strstr(line, "not a regular file"));
+	unlink(path);
+	assert_num("device", test_refused("/dev/zero", line, sizeof(line)), -EINVAL);
+
+	f = fopen(test_path, "w");
+	assert_non_null(f);
+	fputs("[guard]\nports = 3000\n", f);
+	fclose(f);
+	chmod(test_path, 0666);
+	assert_num("world-writable", test_refused(test_path, line, sizeof(line)), -EINVAL);
+	assert_non_null(strstr(line, "writable by group or others"));
+	chmod(test_path, 0644);
+	if (geteuid() == 0) { /* a file of another user */
+		assert_int_equal(chown(test_path, 65534, 65534), 0);
+		assert_num("not root's", test_refused(test_path, line, sizeof(line)), -EINVAL);
+		assert_non_null(strstr(line, "belongs to uid 65534"));
+		assert_int_equal(chown(test_path, 0, 0), 0);
+	}
+	/* a directory above it that others may write (and that is not sticky) */
+	snprintf(dir, sizeof(dir), "%s/d", test_dir);
+	assert_int_equal(mkdir(dir, 0777), 0);
+	chmod(dir, 0777);
+	snprintf(path, sizeof(path), "%s/d/c.conf", test_dir);
+	assert_int_equal(rename(test_path, path), 0);
+	assert_num("writable dir", test_refused(path, line, sizeof(line)), -EINVAL);
+	assert_non_null(strstr(line, "is writable by group or others"));
+	chmod(dir, 01777); /* sticky, as /tmp: fine */
+	{
+		struct pg_config *c = NULL;
+
+		assert_int_equal(config_parse(path, &c, NULL), 0);
+		config_free(c);
+	}
+	unlink(path);
+	rmdir(dir);
 }
 
 static void test_cannot_open(void **state)
@@ -725,9 +842,10 @@ static void test_service_equal(void **state)
 		    "allow = uid:1\n");
 	assert_false(config_service_equal(&a->svc[0], &b->svc[0]));
 	config_free(b);
+	/* policy is the guard's, not the process's: no restart for it */
 	b = test_ok("[guard]\nports = 3000\n[service:a]\ncommand = x --y\nport = 3000\n"
-		    "allow = uid:2\n");
-	assert_false(config_service_equal(&a->svc[0], &b->svc[0]));
+		    "allow = uid:2\non_rogue = alert\npriority = 7\n");
+	assert_true(config_service_equal(&a->svc[0], &b->svc[0]));
 	config_free(b);
 	config_free(a);
 }
@@ -947,7 +1065,7 @@ static const char example[] =
 	"port = 3000                           ; omitted for a background service\n"
 	"type = http                           ; http | background\n"
 	"health = /health                      ; optional HTTP GET path\n"
-	"user = trader\n"
+	"user = nobody\n"
 	"directory = /opt/trading\n"
 	"environment = A=1, B=two\n"
 	"pidfile = /run/trading/main_app.pid\n"
@@ -995,7 +1113,7 @@ static void test_full_example(void **state)
 	assert_num("type", s->type, PG_SVC_HTTP);
 	assert_num("type_set", s->type_set, 1);
 	assert_str("health", s->health, "/health");
-	assert_str("user", s->user, "trader");
+	assert_str("user", s->user, "nobody");
 	assert_str("directory", s->directory, "/opt/trading");
 	assert_num("nenv", s->nenv, 2);
 	assert_str("env[0]", s->env[0], "A=1");
@@ -1048,7 +1166,7 @@ static void test_defaults(void **state)
 	int p, n;
 
 	(void)state;
-	c = test_ok("");
+	c = test_ok("[guard]\n");
 	assert_str("name", c->name, "portguard");
 	assert_num("mode", c->mode, PG_MODE_ENFORCE);
 	assert_str("control", c->control, "/run/portguard/portguard.sock");
@@ -1117,6 +1235,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_missing_value),
+		cmocka_unit_test(test_no_guard_section),
+		cmocka_unit_test(test_nul_byte_and_control_characters),
+		cmocka_unit_test(test_unknown_user_and_group),
+		cmocka_unit_test(test_only_regular_files_of_root),
 		cmocka_unit_test(test_value_too_long),
 		cmocka_unit_test(test_duplicate_key),
 		cmocka_unit_test(test_duplicate_section),
