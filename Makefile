@@ -47,7 +47,7 @@ LIBS = $(shell pkg-config --libs $(PKGS))
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps test unit e2e demo clean bench
+.PHONY: all deps test unit e2e demo clean bench vmtest
 
 all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
 
@@ -105,6 +105,11 @@ bench: all
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		supervisor >/dev/null; }
 	$(Q)python3 bench/run.py
+
+# Not part of `make test`: make test + make demo in qemu guests on Debian's
+# kernels (KERNELS="bullseye bookworm trixie"); writes docs/kernels.md.
+vmtest:
+	$(Q)KERNELS="$(KERNELS)" ./tests/vm/vmtest
 
 clean:
 	$(call msg,CLEAN)
