@@ -16,11 +16,11 @@
 #include "fs.h"
 #include "log.h"
 
-#define CTL_MAX_CLIENTS 64
-#define CTL_MAX_QUEUED (64 << 20)
-
 static struct pg_watch ctl_w = { .fd = -1 };
-static int ctl_nclients;
+static struct pg_timer ctl_timer = { .w = { .fd = -1 } }; /* the nearest client deadline */
+static void (*ctl_notice)(const char *what, pid_t pid, uid_t uid);
+static size_t ctl_queued_nonroot; /* output queued for non-root clients */
+static int ctl_nclients, ctl_nnonroot;
 static int ctl_reserve_fd = -1; /* given up to accept-and-close when out of fds */
 static ctl_handler_fn ctl_handler;
 static struct ctl_client *ctl_clients;
@@ -72,23 +72,78 @@ void control_drop(struct ctl_client *c)
 	loop_del(&c->w);
 	close(c->w.fd);
 	c->w.fd = -1;
+	if (c->uid != 0) {
+		ctl_queued_nonroot -= c->outlen;
+		ctl_nnonroot--;
+	}
 	free(c->out);
 	c->out = NULL;
+	c->outlen = 0;
 	ctl_nclients--;
 	loop_defer_free(c); /* an event for it may still be pending in this batch */
+}
+
+/* The timer goes off at the nearest deadline of any client. */
+static void control_arm(void)
+{
+	uint64_t next = 0, now = now_ms();
+	struct ctl_client *c;
+
+	for (c = ctl_clients; c; c = c->next)
+		if (c->deadline && (!next || c->deadline < next))
+			next = c->deadline;
+	if (!next)
+		timer_disarm(&ctl_timer);
+	else
+		timer_arm_ms(&ctl_timer, next > now ? next - now : 0);
+}
+
+static void control_deadline(struct ctl_client *c, uint64_t ms)
+{
+	c->deadline = ms ? now_ms() + ms : 0;
+	control_arm();
+}
+
+static void control_expire(struct pg_timer *t)
+{
+	struct ctl_client *c, *next;
+	uint64_t now = now_ms();
+
+	(void)t;
+	for (c = ctl_clients; c; c = next) {
+		next = c->next;
+		if (!c->deadline || c->deadline > now)
+			continue;
+		if (ctl_notice)
+			ctl_notice(c->busy ? "control client dropped: it did not read its answer"
+					   : "control client dropped: no request in time",
+				   c->pid, c->uid);
+		control_drop(c);
+	}
+	control_arm();
 }
 
 static int control_flush(struct ctl_client *c)
 {
 	ssize_t n;
+	int progress = 0;
 
 	while (c->outlen) {
 		n = write(c->w.fd, c->out, c->outlen);
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
+		if (n < 0) {
+			if (errno != EAGAIN)
+				return -errno;
+			break;
+		}
 		memmove(c->out, c->out + n, c->outlen - n);
 		c->outlen -= n;
+		if (c->uid != 0)
+			ctl_queued_nonroot -= n;
+		progress = 1;
 	}
+	/* a reader that stops reading is dropped; a follower is held by its cap */
+	if (!c->follow && (progress || !c->outlen))
+		control_deadline(c, c->outlen ? CTL_DRAIN_MS : 0);
 	return 0;
 }
 
@@ -115,7 +170,8 @@ int control_reply(struct ctl_client *c, json_object *o)
 
 	if (c->w.fd < 0)
 		return -EPIPE;
-	if (c->outlen + len + 1 > CTL_MAX_QUEUED)
+	if (c->outlen + len + 1 > (c->follow ? CTL_MAX_FOLLOW : CTL_MAX_QUEUED) ||
+	    (c->uid != 0 && ctl_queued_nonroot + len + 1 > CTL_MAX_NONROOT))
 		return -ENOBUFS;
 	nb = realloc(c->out, c->outlen + len + 1);
 	if (!nb)
@@ -124,12 +180,53 @@ int control_reply(struct ctl_client *c, json_object *o)
 	memcpy(c->out + c->outlen, s, len);
 	c->out[c->outlen + len] = '\n';
 	c->outlen += len + 1;
+	if (c->uid != 0)
+		ctl_queued_nonroot += len + 1;
 	err = control_flush(c);
 	if (err)
 		return err;
 	if (c->outlen)
 		control_want_out(c, 1);
 	return 0;
+}
+
+/* Answer {"ok":false,"error":why} and drop the client. */
+static void control_refuse(struct ctl_client *c, const char *why)
+{
+	json_object *err = json_object_new_object();
+
+	json_object_object_add(err, "ok", json_object_new_boolean(0));
+	json_object_object_add(err, "error", json_object_new_string(why));
+	control_reply(c, err);
+	json_object_put(err);
+	control_drop(c);
+}
+
+/* Does a string anywhere in o hold a NUL (json-c keeps "\u0000" in its length)? */
+static int control_has_nul(json_object *o)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		return strlen(json_object_get_string(o)) != (size_t)json_object_get_string_len(o);
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			if (control_has_nul(json_object_array_get_idx(o, i)))
+				return 1;
+		return 0;
+	case json_type_object: {
+		json_object_object_foreach(o, k, v) {
+			(void)k; /* keys: json-c cuts them at the NUL, a lookup cannot match */
+			if (control_has_nul(v))
+				return 1;
+		}
+		return 0;
+	}
+	default:
+		return 0;
+	}
 }
 
 static void control_read(struct pg_watch *w, uint32_t events)
@@ -169,7 +266,11 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		return; /* one request per connection */
 	c->len += n;
 	c->buf[c->len] = 0;
-	nl = strchr(c->buf, '\n');
+	nl = memchr(c->buf, '\n', c->len);
+	if (!nl && memchr(c->buf, 0, c->len)) {
+		control_refuse(c, "NUL byte in the request");
+		return;
+	}
 	if (!nl) {
 		if (c->len == sizeof(c->buf) - 1) {
 			err = json_object_new_object();
@@ -182,7 +283,16 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		return;
 	}
 	*nl = 0;
+	if (memchr(c->buf, 0, nl - c->buf)) {
+		control_refuse(c, "NUL byte in the request");
+		return;
+	}
 	req = json_tokener_parse(c->buf);
+	if (req && control_has_nul(req)) { /* "shutdown\u0000x" is not "shutdown" */
+		json_object_put(req);
+		control_refuse(c, "NUL character in a request string");
+		return;
+	}
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		err = json_object_new_object();
 		json_object_object_add(err, "ok", json_object_new_boolean(0));
@@ -194,9 +304,27 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		return;
 	}
 	c->busy = 1;
+	control_deadline(c, 0); /* a job may take long; its answer has CTL_DRAIN_MS */
 	if (ctl_handler(c, req) == 0)
 		control_finish(c);
 	json_object_put(req);
+}
+
+/* Why a new client of this uid cannot be taken now, or NULL. */
+static const char *control_full(uid_t uid)
+{
+	struct ctl_client *c;
+	int mine = 0;
+
+	if (ctl_nclients >= CTL_MAX_CLIENTS)
+		return "too many control clients";
+	if (uid == 0)
+		return NULL;
+	if (ctl_nnonroot >= CTL_MAX_CLIENTS - CTL_ROOT_RESERVE)
+		return "too many control clients (the rest is kept for root)";
+	for (c = ctl_clients; c; c = c->next)
+		mine += c->uid == uid;
+	return mine >= CTL_PER_UID ? "too many control clients of this uid" : NULL;
 }
 
 static void control_accept(struct pg_watch *w, uint32_t events)
@@ -204,6 +332,7 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 	struct ctl_client *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	const char *why;
 	int fd;
 
 	(void)events;
@@ -220,11 +349,17 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 	}
 	if (fd < 0)
 		return;
-	if (ctl_nclients >= CTL_MAX_CLIENTS) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		close(fd);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if ((why = control_full(cred.uid))) {
+		/* one line the CLI can show, never blocking: the socket is fresh */
+		char line[160];
+		int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"%s\"}\n", why);
+
+		if (send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			(void)0;
 		close(fd);
 		return;
 	}
@@ -246,6 +381,8 @@ static void control_accept(struct pg_watch *w, uint32_t events)
 	c->next = ctl_clients;
 	ctl_clients = c;
 	ctl_nclients++;
+	ctl_nnonroot += c->uid != 0;
+	control_deadline(c, CTL_REQUEST_MS);
 }
 
 int control_open(const char *path, const char *group, ctl_handler_fn fn)
@@ -295,6 +432,8 @@ int control_open(const char *path, const char *group, ctl_handler_fn fn)
 		ctl_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ctl_handler = fn;
 	snprintf(ctl_path, sizeof(ctl_path), "%s", path);
+	if ((err = timer_init(&ctl_timer, control_expire, NULL)))
+		return err;
 	return loop_add(&ctl_w, EPOLLIN);
 }
 
@@ -308,20 +447,35 @@ void control_close(void)
 		ctl_w.fd = -1;
 		unlink(ctl_path);
 	}
+	if (ctl_timer.w.fd >= 0)
+		timer_close(&ctl_timer);
+}
+
+void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid))
+{
+	ctl_notice = notice;
 }
 
 void control_broadcast(json_object *ev)
 {
 	struct ctl_client *c, *next;
+	struct {
+		pid_t pid;
+		uid_t uid;
+	} gone[CTL_MAX_CLIENTS];
+	int n = 0, i;
 
 	for (c = ctl_clients; c; c = next) {
 		next = c->next;
 		if (c->follow && control_reply(c, ev) < 0) {
-			log_warnx("dropping a slow event follower (pid %d): the journal has "
-				  "every event", (int)c->pid);
+			gone[n].pid = c->pid;
+			gone[n++].uid = c->uid;
 			control_drop(c);
 		}
 	}
+	for (i = 0; i < n && ctl_notice; i++) /* after the walk: a notice broadcasts too */
+		ctl_notice("event follower dropped: it fell 1 MiB behind (the journal has every "
+			   "event)", gone[i].pid, gone[i].uid);
 }
 
 int control_connect(const char *path, json_object *req)
@@ -333,6 +487,8 @@ int control_connect(const char *path, json_object *req)
 		return fd;
 	if (write(fd, s, strlen(s)) < 0 || write(fd, "\n", 1) < 0) {
 		err = -errno;
+		if (err == -EPIPE || err == -ECONNRESET)
+			return fd; /* it may have said why before it closed: read that */
 		close(fd);
 		return err;
 	}

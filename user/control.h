@@ -8,6 +8,7 @@
 #ifndef PG_CONTROL_H
 #define PG_CONTROL_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -23,6 +24,7 @@ struct ctl_client {
 	int close_after;	/* drop once the output buffer is flushed */
 	char *out;		/* what the socket did not take yet */
 	size_t outlen;
+	uint64_t deadline;	/* monotonic ms: dropped then (0: none); see control.c */
 	void (*on_close)(struct ctl_client *c); /* called once, when it is dropped */
 	size_t len;
 	char buf[4096];
@@ -46,8 +48,30 @@ int control_reply(struct ctl_client *c, json_object *o);
 void control_drop(struct ctl_client *c);
 /* Drop c once everything queued has been written. */
 void control_finish(struct ctl_client *c);
-/* Send an event line to every following client; slow ones are dropped. */
+/*
+ * Send an event line to every following client; one that has fallen
+ * CTL_MAX_FOLLOW behind is dropped, and `notice` (control_set_notice) told.
+ */
 void control_broadcast(json_object *ev);
+/* Told of each client the guard drops for its own behaviour (what, its pid and uid). */
+void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
+
+/*
+ * Limits, whatever clients do (the guard's memory ceiling for them):
+ * at most CTL_MAX_CLIENTS at once, of which CTL_ROOT_RESERVE only for root
+ * and CTL_PER_UID per other uid; a request within CTL_REQUEST_MS of the
+ * connect; queued output drained with progress at least every
+ * CTL_DRAIN_MS; at most CTL_MAX_FOLLOW queued per follower, CTL_MAX_QUEUED
+ * per request, CTL_MAX_NONROOT for all non-root clients together.
+ */
+#define CTL_MAX_CLIENTS 64
+#define CTL_ROOT_RESERVE 16
+#define CTL_PER_UID 8
+#define CTL_REQUEST_MS 2000
+#define CTL_DRAIN_MS 5000
+#define CTL_MAX_FOLLOW (1 << 20)
+#define CTL_MAX_QUEUED (16 << 20)
+#define CTL_MAX_NONROOT (32 << 20)
 
 /* Client side: connect, send req, return the connected fd or -errno. */
 int control_connect(const char *path, json_object *req);

@@ -51,6 +51,7 @@ static struct guard {
 	struct loader L;
 	struct claims claims;
 	uint64_t host_netns;
+	int batch_left;			/* events this wake-up may still take (0: no limit) */
 	uint64_t events_seen;
 	uint64_t lost_seen;
 	uint64_t start_ms;
@@ -565,6 +566,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 {
 	const struct pg_event *e = data;
 	const struct pg_exe *exe = NULL;
+	int stop = 0;
 
 	(void)ctx;
 	if (size < sizeof(*e))
@@ -572,6 +574,8 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	if (size >= sizeof(struct pg_event_exe))
 		exe = &((const struct pg_event_exe *)data)->exe;
 	G.events_seen++;
+	if (G.batch_left && !--G.batch_left)
+		stop = -EAGAIN; /* this one is handled, then back to the loop */
 	metrics_kernel_event(e->kind);
 	if (e->lost_total > G.lost_seen)
 		G.need_resync = 1; /* one re-sync after the batch, not one per event */
@@ -606,7 +610,7 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	}
 	if (e->kind == PG_EV_RELEASE || e->kind == PG_EV_LISTEN_CLOSE)
 		restart_on_claims();
-	return 0;
+	return stop;
 }
 
 /* After a batch: did the kernel lose events (even if no later event says so)? */
@@ -629,11 +633,20 @@ static void guard_check_lost(void)
 	guard_resync("events lost");
 }
 
+/*
+ * At most GUARD_RING_BATCH events per wake-up: a storm must not keep the
+ * loop from the control socket, the timers and the services (the ring fd
+ * stays readable while events are left, so the next epoll_wait comes back).
+ */
+#define GUARD_RING_BATCH 4096
+
 static void guard_ring_ready(struct pg_watch *w, uint32_t events)
 {
 	(void)w;
 	(void)events;
+	G.batch_left = GUARD_RING_BATCH;
 	loader_consume(&G.L);
+	G.batch_left = 0;
 	guard_check_lost();
 }
 
@@ -1236,6 +1249,17 @@ static int guard_allow_rules(void)
 	return loader_set_allow(&G.L, keys, vals, n);
 }
 
+/* The control socket dropped a client for its behaviour: the journal says so. */
+static void guard_control_notice(const char *what, pid_t pid, uid_t uid)
+{
+	json_object *ev = events_new("control_client_dropped", events_now_us(), NULL);
+
+	json_object_object_add(ev, "pid", json_object_new_int(pid));
+	json_object_object_add(ev, "uid", json_object_new_int64(uid));
+	json_object_object_add(ev, "detail", json_object_new_string(what));
+	guard_emit_json(ev);
+}
+
 /* One guard per instance: a lock in state_dir, taken before anything else. */
 static int guard_lock(const struct pg_config *cfg)
 {
@@ -1324,6 +1348,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		if (s->conf->port)
 			guard_listen_state(&probe);
 	}
+	control_set_notice(guard_control_notice);
 	err = control_open(cfg->control, cfg->control_group, guard_request);
 	if (err == -EADDRINUSE) {
 		log_warnx("a guard is already running for %s (control socket %s answers)",

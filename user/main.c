@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,22 @@ static json_object *cmd_read_reply(FILE *f)
 	return o;
 }
 
-/* One request, one reply: NULL with *err = -errno when no guard answers. */
+/* {"ok":false,"error":...}: the guard said no (too many clients, a bad request); say why. */
+static int cmd_refused(json_object *r)
+{
+	json_object *ok, *e;
+
+	if (!json_object_object_get_ex(r, "ok", &ok) || json_object_get_boolean(ok) ||
+	    !json_object_object_get_ex(r, "error", &e))
+		return 0;
+	fprintf(stderr, "portguard: the guard refused the request: %s\n", json_object_get_string(e));
+	return 1;
+}
+
+/*
+ * One request, one reply: NULL with *err = -errno when no guard answers
+ * (-EREMOTEIO: it refused, and the reason was printed).
+ */
 static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
 {
 	int fd = cmd_request(c, what, 0);
@@ -233,6 +249,11 @@ static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
 	fclose(f);
 	if (!r)
 		*err = -EPROTO; /* connected, but no answer */
+	else if (cmd_refused(r)) {
+		json_object_put(r);
+		*err = -EREMOTEIO;
+		return NULL;
+	}
 	return r;
 }
 
@@ -289,6 +310,10 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	st = cmd_ask(c, "status", &fd);
+	if (!st && fd == -EREMOTEIO) {
+		config_free(c);
+		return 1;
+	}
 	if (!st && fd != -ENOENT && fd != -ECONNREFUSED) {
 		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
 			fd == -EPROTO ? "it did not answer" : strerror(-fd));
@@ -350,11 +375,25 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 		}
 		f = fdopen(fd, "r");
 		setvbuf(stdout, NULL, _IOLBF, 0);
-		if (getline(&line, &cap, f) > 0) /* the {"ok":true} greeting */
-			while ((n = getline(&line, &cap, f)) > 0) {
-				line[n - 1] = line[n - 1] == '\n' ? 0 : line[n - 1];
-				cmd_print_event_line(o, line);
-			}
+		if ((n = getline(&line, &cap, f)) > 0) { /* the {"ok":true} greeting */
+			json_object *g = json_tokener_parse(line);
+
+			if (g && cmd_refused(g))
+				rc = 1, n = 0;
+			json_object_put(g);
+		}
+		if (n <= 0 && !rc) {
+			fprintf(stderr, "portguard: the guard closed the event stream\n");
+			rc = 1;
+		}
+		while (!rc && (n = getline(&line, &cap, f)) > 0) {
+			line[n - 1] = line[n - 1] == '\n' ? 0 : line[n - 1];
+			cmd_print_event_line(o, line);
+			if (ferror(stdout))
+				break; /* the reader of our output is gone (SIGPIPE is ignored) */
+		}
+		if (!rc && n <= 0) /* a shutdown, or we fell 1 MiB behind and were dropped */
+			fprintf(stderr, "portguard: the guard closed the event stream\n");
 		fclose(f);
 	} else {
 		f = fopen(path, "r");
@@ -713,6 +752,8 @@ int main(int argc, char **argv)
 	const struct cmd *c;
 	int ch;
 
+	/* a guard that closes on us is an error to report, not a silent death */
+	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "c:fvh", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -17,6 +17,7 @@ from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive
                     ss_claims, wait_for)
 import test_defaults  # noqa: E402
 import test_enforce  # noqa: E402
+import test_hostile  # noqa: E402
 import test_listen  # noqa: E402
 import test_reload  # noqa: E402
 import test_restart  # noqa: E402
@@ -425,6 +426,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_listen),
         unittest.defaultTestLoader.loadTestsFromModule(test_defaults),
         unittest.defaultTestLoader.loadTestsFromModule(test_reload),
+        unittest.defaultTestLoader.loadTestsFromModule(test_hostile),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],

@@ -1,0 +1,152 @@
+"""End-to-end tests of the control socket under hostile clients (issue 9):
+followers that never read, idle connections that hold slots, a read-only
+user trying to lock root out, NUL bytes in names."""
+import grp
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from pgtest import BASE, PORTGUARD, GuardTest, wait_for
+
+RESERVED = BASE + 10
+NOBODY = 65534
+NOGROUP = grp.getgrgid(65534).gr_name
+
+HOLD = ("import socket, sys, time\n"
+        "n, path, send = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+        "socks = []\n"
+        "for _ in range(n):\n"
+        "    s = socket.socket(socket.AF_UNIX)\n"
+        "    s.connect(path)\n"
+        "    if send: s.sendall(send.encode() + b'\\n')\n"
+        "    socks.append(s)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")
+
+STORM = ("import socket, sys, time\n"
+         "end = time.monotonic() + float(sys.argv[2])\n"
+         "n = 0\n"
+         "while time.monotonic() < end:\n"
+         "    s = socket.socket()\n"
+         "    try: s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+         "    except OSError: n += 1\n"
+         "    s.close()\n"
+         "print(n, flush=True)\n")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def ask(path, line):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(path)
+    s.sendall(line)
+    data = b""
+    while not data.endswith(b"\n"):
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return json.loads(data.split(b"\n")[0]) if data else None
+
+
+class HostileControlTest(GuardTest):
+    def enforce(self, extra=""):
+        g = self.guard(guard_extra="control_group = %s\ncoalesce_window = 0\n%s" % (NOGROUP,
+                                                                                    extra))
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        os.chmod(g.dir, 0o711)  # nobody may reach the socket (its group may use it)
+        return g.start()
+
+    def hold(self, g, n, uid=None, send=""):
+        cmd = [sys.executable, "-c", HOLD, str(n), g.control, send]
+        if uid is not None:
+            cmd = ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups"] + cmd
+        p = self.popen(*cmd, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(p.stdout.readline().strip(), "held")
+        return p
+
+    def test_followers_that_never_read_are_dropped_and_memory_stays_bounded(self):
+        g = self.enforce()
+        before = rss_kib(g.proc.pid)
+        followers = self.hold(g, 8, uid=NOBODY, send='{"cmd":"events","follow":true}')
+        storm = self.popen(sys.executable, "-c", STORM, str(RESERVED), "4",
+                           stdout=subprocess.PIPE, text=True)
+        peak = 0
+        t0 = time.monotonic()
+        while storm.poll() is None:
+            peak = max(peak, rss_kib(g.proc.pid))
+            r = g.cli("status", "--json")  # root is answered during the storm
+            self.assertIn(r.returncode, (0, 1), r.stderr)
+            time.sleep(0.2)
+        denied = int(storm.stdout.read())
+        self.assertGreater(denied, 1000)
+        try:
+            wait_for(lambda: len(g.events("control_client_dropped")) >= 8, 20,
+                     "the 8 followers dropped, each with a journal line")
+        except AssertionError:
+            from collections import Counter
+            raise AssertionError("%s\n%s" % (Counter(e["type"] for e in g.events()),
+                                               g.stderr()[-1000:]))
+        ev = g.events("control_client_dropped")
+        self.assertTrue(all(e["uid"] == NOBODY for e in ev), ev)
+        self.assertIn("fell 1 MiB behind", ev[0]["detail"])
+        # 8 followers x 1 MiB is the most they can pin, plus the guard's own working set
+        self.assertLess(peak - before, 8 * 1024 + 24 * 1024,
+                        "guard grew from %d to %d KiB in %.1f s" % (before, peak,
+                                                                    time.monotonic() - t0))
+        followers.kill()
+
+    def test_idle_read_only_clients_cannot_lock_root_out(self):
+        g = self.enforce()
+        # nobody takes every slot it may: 8 per uid
+        hog = self.hold(g, 8, uid=NOBODY)
+        r = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                            "--clear-groups", PORTGUARD, "status", "-c", g.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("too many control clients of this uid", r.stderr)
+        # root is never locked out, and gets a full answer at once
+        root_hog = self.hold(g, 40)  # root's own idle clients, then one more status
+        t0 = time.monotonic()
+        self.assertEqual(g.cli("status").returncode, 0)
+        self.assertLess(time.monotonic() - t0, 10)
+        # idle clients are dropped after the request deadline (2 s), each journaled
+        wait_for(lambda: len(g.events("control_client_dropped")) >= 48, 20, "idle drops")
+        self.assertIn("no request in time", g.events("control_client_dropped")[0]["detail"])
+        self.assertEqual(g.cli("status").returncode, 0)
+        r = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                            "--clear-groups", PORTGUARD, "status", "-c", g.conf],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)  # its slots came back
+        hog.kill()
+        root_hog.kill()
+
+    def test_names_are_matched_with_their_length(self):
+        g = self.enforce()
+        r = ask(g.control, b'{"cmd":"shutdown\\u0000x"}\n')
+        self.assertFalse(r["ok"], r)
+        self.assertIn("NUL", r["error"])
+        r = ask(g.control, b'{"cmd":"stop","services":["web\\u0000"]}\n')
+        self.assertFalse(r["ok"], r)
+        # a raw NUL before the newline is answered at once, not when the buffer fills
+        r = ask(g.control, b'{"cmd":"status"}\x00junk\n')
+        self.assertFalse(r["ok"], r)
+        self.assertIn("NUL", r["error"])
+        self.assertIsNone(g.proc.poll(), "the guard is alive")
+        st = g.status()
+        self.assertTrue(st["guard"]["running"])
+        self.assertTrue(all(s["state"] == "RUNNING" for s in st["services"]))
