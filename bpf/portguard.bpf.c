@@ -643,6 +643,22 @@ int pg_sockops(struct bpf_sock_ops *skops)
 	return 1;
 }
 
+/*
+ * The netns cookie of the guard's own namespace where SO_NETNS_COOKIE
+ * (Linux 5.14) is missing: attached for a moment to the guard's own
+ * cgroup, it sees the socket the guard then makes (user/loader.c).
+ */
+__u64 probe_netns = 0;
+__u32 probe_tgid = 0;
+
+SEC("cgroup/sock_create")
+int pg_netns_probe(struct bpf_sock *sk)
+{
+	if (probe_tgid && bpf_get_current_pid_tgid() >> 32 == probe_tgid)
+		probe_netns = bpf_get_netns_cookie(sk);
+	return 1;
+}
+
 /* ---- processes holding a watched port ---- */
 
 SEC("raw_tp/sched_process_fork")

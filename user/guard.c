@@ -1325,10 +1325,18 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		log_warnx("cannot fill the port maps: %s", strerror(-err));
 		goto out;
 	}
-	G.host_netns = report_netns_cookie();
+	{
+		/* both where both work: the kernels without SO_NETNS_COOKIE use the probe */
+		uint64_t so = report_netns_cookie(), bpf = loader_netns_cookie(&G.L);
+
+		if (so && bpf && so != bpf)
+			log_warnx("netns cookie: SO_NETNS_COOKIE says %llu, the BPF probe %llu",
+				  (unsigned long long)so, (unsigned long long)bpf);
+		G.host_netns = so ? so : bpf;
+	}
 	if (!G.host_netns) {
-		log_warnx("cannot read this network namespace's cookie (SO_NETNS_COOKIE needs "
-			  "Linux >= 5.14)");
+		log_warnx("cannot read this network namespace's cookie (no SO_NETNS_COOKIE, and "
+			  "the cgroup/sock_create probe saw nothing)");
 		err = -ENOTSUP;
 		goto out;
 	}

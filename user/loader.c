@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -171,8 +172,9 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		L->have = probe_kernel();
 		if (*probe_missing_essential(L->have, why, len))
 			return -ENOTSUP;
-		if ((line = probe_degraded(L->have, PROBE_BIND_SOCKOPT)))
-			log_warnx("%s", line);
+		for (i = 0; i < PROBE_MAX; i++)
+			if ((line = probe_degraded(L->have, i)))
+				log_warnx("%s", line);
 	} else {
 		L->have = ~0U;
 	}
@@ -348,6 +350,32 @@ int loader_watch_pid(struct loader *L, uint32_t pid)
 	if (bpf_map_update_elem(bpf_map__fd(L->skel->maps.procs), &key, &one, BPF_ANY) < 0)
 		return -errno;
 	return 0;
+}
+
+uint64_t loader_netns_cookie(struct loader *L)
+{
+	struct bpf_link *link;
+	char cg[PATH_MAX];
+	uint64_t cookie;
+	int cgfd, fd;
+
+	if (cg_of_pid(getpid(), cg, sizeof(cg)) < 0)
+		return 0;
+	cgfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return 0;
+	L->skel->bss->probe_tgid = getpid();
+	link = bpf_program__attach_cgroup(L->skel->progs.pg_netns_probe, cgfd);
+	close(cgfd);
+	if (!link)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* seen by pg_netns_probe */
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	cookie = __atomic_load_n(&L->skel->bss->probe_netns, __ATOMIC_RELAXED);
+	L->skel->bss->probe_tgid = 0;
+	return cookie;
 }
 
 uint64_t loader_lost_total(struct loader *L)

@@ -54,6 +54,11 @@ int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __
 int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16_t family,
 			uint16_t proto);
 int loader_watch_pid(struct loader *L, uint32_t pid);
+/*
+ * The cookie of this process's network namespace, from a BPF program seeing
+ * a socket we make (for kernels without SO_NETNS_COOKIE, Linux < 5.14); 0 on failure.
+ */
+uint64_t loader_netns_cookie(struct loader *L);
 /* Events lost in the kernel so far (the mmapped counter). */
 uint64_t loader_lost_total(struct loader *L);
 /* Does the kernel still track this socket (its release will be reported)? */

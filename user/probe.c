@@ -22,7 +22,8 @@ static const struct {
 } probe_info[PROBE_MAX] = {
 	[PROBE_SOCK_COOKIE] = { "bpf_get_socket_cookie in cgroup/post_bind and sock_release",
 				"5.12", NULL },
-	[PROBE_SO_NETNS] = { "SO_NETNS_COOKIE", "5.14", NULL },
+	[PROBE_SO_NETNS] = { "SO_NETNS_COOKIE", "5.14",
+			     "the guard's netns cookie is read by a BPF program at start" },
 	[PROBE_BIND_SOCKOPT] = { "bpf_getsockopt in cgroup/bind4", "5.12",
 				 "SO_REUSEPORT of a bind is not known (events say reuseport: false)" },
 };

@@ -177,6 +177,14 @@ class Guard:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def kernel_lacks(g, what):
+    """The guard's own start-up line saying this kernel lacks `what`, or None."""
+    for line in g.stderr().splitlines():
+        if "this kernel lacks " + what in line:
+            return line.strip()
+    return None
+
+
 class Worker:
     """A process that opens, binds, listens and closes sockets on command."""
 

@@ -94,7 +94,17 @@ class EnforceTest(EnforceBase):
         # Same uid (root) as the owner and SO_REUSEPORT: the kernel alone would share.
         self.assertEqual(self.bind("0.0.0.0", WEB, reuseport=True), str(errno.EPERM))
         wait_for(lambda: g.events("bind_denied"), 10, "the denial")
-        self.assertTrue(g.events("bind_denied")[0]["reuseport"])
+
+    def test_bind_denied_says_so_reuseport(self):
+        g = self.enforce()
+        why = pgtest.kernel_lacks(g, "bpf_getsockopt in cgroup/bind4")
+        if why:
+            self.skipTest(why)
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        self.assertEqual(self.bind("0.0.0.0", WEB, reuseport=True), str(errno.EPERM))
+        self.assertEqual(self.bind("0.0.0.0", WEB, reuseport=False), str(errno.EPERM))
+        wait_for(lambda: len(g.events("bind_denied")) == 2, 10, "the denials")
+        self.assertEqual([e["reuseport"] for e in g.events("bind_denied")], [True, False])
 
     def test_owner_restart_binds_fine(self):
         g = self.enforce()
