@@ -110,6 +110,8 @@ struct {
 } counters SEC(".maps");
 
 __u64 lost_total = 0;
+/* The guard's network namespace (its cookie), set before the programs attach. */
+__u64 host_netns = 0;
 
 /*
  * struct net.net_cookie was an atomic64_t until Linux 5.12 (3d368ab87cf6,
@@ -335,10 +337,10 @@ static __always_inline void exe_fill(struct pg_exe *x)
 
 /* The bind's own fields of an event. */
 static __always_inline void bind_fill(struct pg_event *e, struct bpf_sock_addr *ctx, __u64 cookie,
-				      __u16 family, __u32 port, int reuse)
+				      __u64 netns, __u16 family, __u32 port, int reuse)
 {
 	e->cookie = cookie;
-	e->netns = bpf_get_netns_cookie(ctx);
+	e->netns = netns;
 	e->family = family;
 	e->proto = ctx->protocol;
 	e->port = port;
@@ -353,7 +355,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	struct pg_sock s = {};
 	struct pg_event *e;
 	struct pg_port *p;
-	__u64 cookie, ino, *sent;
+	__u64 cookie, netns, ino, *sent;
 	int owner, allowed;
 	__u32 tgid;
 
@@ -361,8 +363,10 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	if (!p)
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);
+	netns = bpf_get_netns_cookie(ctx);
 	owner = in_cgroup(p->owner_cgroup, p->owner_level);
-	allowed = bind_allowed(port, p, owner);
+	/* another network namespace's port is not the host's: reported, never denied */
+	allowed = netns != host_netns || bind_allowed(port, p, owner);
 	s.reuseport = bind_reuseport(ctx);
 	if (allowed) { /* EPERM comes before the port is taken: nothing of a denied one is kept */
 		s.port = port;
@@ -376,7 +380,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		e = ev_reserve(kind);
 		if (!e)
 			return allowed;
-		bind_fill(e, ctx, cookie, family, port, s.reuseport);
+		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
 		ev_submit(e);
 		return allowed;
 	}
@@ -388,7 +392,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		e = ev_reserve(kind);
 		if (!e)
 			return allowed;
-		bind_fill(e, ctx, cookie, family, port, s.reuseport);
+		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
 		e->owner_level = p->owner_level;
 		ev_submit(e);
 		return allowed;
@@ -396,7 +400,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	x = (struct pg_event_exe *)ev_reserve_size(kind, sizeof(*x));
 	if (!x)
 		return allowed;
-	bind_fill(&x->ev, ctx, cookie, family, port, s.reuseport);
+	bind_fill(&x->ev, ctx, cookie, netns, family, port, s.reuseport);
 	x->ev.owner_level = p->owner_level;
 	exe_fill(&x->exe);
 	ev_submit(&x->ev);

@@ -1325,20 +1325,14 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 		log_warnx("cannot fill the port maps: %s", strerror(-err));
 		goto out;
 	}
+	G.host_netns = G.L.host_netns;
 	{
-		/* both where both work: the kernels without SO_NETNS_COOKIE use the probe */
-		uint64_t so = report_netns_cookie(), bpf = loader_netns_cookie(&G.L);
+		/* the kernels without SO_NETNS_COOKIE use the probe: check it where both work */
+		uint64_t bpf = loader_netns_cookie(&G.L);
 
-		if (so && bpf && so != bpf)
+		if (bpf && bpf != G.host_netns)
 			log_warnx("netns cookie: SO_NETNS_COOKIE says %llu, the BPF probe %llu",
-				  (unsigned long long)so, (unsigned long long)bpf);
-		G.host_netns = so ? so : bpf;
-	}
-	if (!G.host_netns) {
-		log_warnx("cannot read this network namespace's cookie (no SO_NETNS_COOKIE, and "
-			  "the cgroup/sock_create probe saw nothing)");
-		err = -ENOTSUP;
-		goto out;
+				  (unsigned long long)G.host_netns, (unsigned long long)bpf);
 	}
 	if (G.L.reused)
 		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "

@@ -20,6 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "probe.h"
+#include "report.h"
 #include "portguard.skel.h"
 
 static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -215,6 +216,16 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 				 "for the verifier log)", strerror(-err));
 		return err;
 	}
+	/* before any attach: the bind hooks deny only in this namespace */
+	L->host_netns = report_netns_cookie();
+	if (!L->host_netns) /* before Linux 5.14: a BPF program tells */
+		L->host_netns = loader_netns_cookie(L);
+	if (!L->host_netns) {
+		snprintf(why, len, "cannot read this network namespace's cookie (no "
+			 "SO_NETNS_COOKIE, and the cgroup/sock_create probe saw nothing)");
+		return -ENOTSUP;
+	}
+	skel->bss->host_netns = L->host_netns;
 	for (i = 0; i < sizeof(loader_progs) / sizeof(loader_progs[0]); i++) {
 		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj,
 									 loader_progs[i].name);

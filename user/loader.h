@@ -24,6 +24,7 @@ struct loader {
 	char pin_dir[PATH_MAX - 256]; /* <bpffs>/portguard/<name> */
 	int reused;		    /* pinned maps and links of an earlier guard were reused */
 	unsigned have;		    /* what the kernel offers: 1 << enum probe_feature */
+	uint64_t host_netns;	    /* cookie of the guard's network namespace */
 };
 
 /*

@@ -208,11 +208,16 @@ class GuardBasics(GuardTest):
         main = g.service("dfork")["pid"]
         self.assertTrue(holders and main not in holders, holders)  # the grandchild holds it
         cg = g.cgroup_dir()
-        procs = []
-        for svc in ("dfork", "bgfork"):
-            with open(os.path.join(cg, svc, "cgroup.procs")) as f:
-                procs += [int(x) for x in f.read().split()]
-        self.assertGreaterEqual(len(procs), 4)
+
+        def members():
+            out = []
+            for svc in ("dfork", "bgfork"):
+                with open(os.path.join(cg, svc, "cgroup.procs")) as f:
+                    out += [int(x) for x in f.read().split()]
+            return out
+        # bgfork forks on its own time: wait for its grandchild too
+        wait_for(lambda: len(members()) >= 4, 10, "both double forks done")
+        procs = members()
         r = g.cli("shutdown", check=0)
         self.assertIn("stopped", r.stdout)
         g.proc.wait(10)

@@ -457,3 +457,34 @@ class ExeTest(EnforceBase):
         self.assertEqual(d[0]["exe_source"], "kernel-partial", d[0])
         self.assertTrue(d[0]["exe"].startswith(".../") and
                         deep_exe.endswith(d[0]["exe"][3:]), d[0]["exe"])
+
+
+class NetnsTest(EnforceBase):
+    def test_another_namespace_is_neither_denied_nor_a_conflict(self):
+        g = self.enforce()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        ns = self.netns()
+        w = self.worker(netns=ns)
+        # the same port numbers inside a container's own namespace: its ports, not ours
+        self.assertTrue(w.do(op="open", id="a", port=WEB, listen=True)["ok"])
+        self.assertTrue(w.do(op="open", id="b", port=RESERVED, proto="udp")["ok"])
+        self.assertTrue(w.do(op="open", id="c", family="ipv6", port=RESERVED + 1,
+                             listen=True)["ok"])
+        wait_for(lambda: len([e for e in g.events("netns_claim") if e["pid"] == w.pid]) >= 3,
+                 10, "three netns_claim events")
+        self.assertEqual(g.events("bind_denied"), [])
+        self.assertEqual(g.events("rogue_bind"), [])
+        # ...while the host's ports stay denied to strangers
+        self.assertEqual(self.bind("0.0.0.0", WEB, uid=65534), str(errno.EPERM))
+        self.assertEqual(self.bind("0.0.0.0", RESERVED, proto="udp", uid=65534),
+                         str(errno.EPERM))
+        ports = {p["port"]: p for p in g.status()["ports"]}
+        self.assertEqual(ports[WEB]["state"], "owned")
+        self.assertEqual(ports[RESERVED]["state"], "free")
+        other = [c for c in g.status()["claims"] if not c["host"]]
+        self.assertEqual(sorted(c["port"] for c in other), [WEB, RESERVED, RESERVED + 1])
+        self.assertEqual(g.cli("status").returncode, 0)
+        for sid in ("a", "b", "c"):
+            w.do(op="close", id=sid)
+        wait_for(lambda: not [c for c in g.status()["claims"] if not c["host"]], 10,
+                 "the other namespace's claims released")
