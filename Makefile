@@ -43,11 +43,21 @@ LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(UNIT_SRCS))
+# libFuzzer harnesses (tests/fuzz/fuzz-NAME.c, corpus tests/fuzz/NAME/): `make test`
+# replays each corpus through a plain driver; `make fuzz` runs libFuzzer on them.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_REPLAYS := $(patsubst %,$(OUTPUT)/replay-%,$(FUZZ_NAMES))
+FUZZ_OUT := build-fuzz
+FUZZ_SECONDS ?= 60
+# what the harnesses link: the parsers and what they call, built by clang for libFuzzer
+FUZZ_LIB := config control loop log fs
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-omit-frame-pointer -Iinclude -Iuser
 LIBS = $(shell pkg-config --libs $(PKGS))
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps test unit e2e demo clean bench vmtest
+.PHONY: all deps test unit e2e demo clean bench vmtest fuzz
 
 all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
 
@@ -91,8 +101,39 @@ $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(LIB_OBJS) $(LDFLAGS) $(LIBS) \
 		$(shell pkg-config --cflags --libs cmocka) -o $@
 
-unit: deps $(UNIT_BINS)
+$(OUTPUT)/replay-%: tests/fuzz/fuzz-%.c tests/fuzz/replay.c $(LIB_OBJS)
+	$(call msg,REPLAY,$@)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(shell pkg-config --cflags $(PKGS)) $^ $(LDFLAGS) \
+		$(LIBS) -o $@
 
+unit: deps $(UNIT_BINS) $(FUZZ_REPLAYS)
+
+$(FUZZ_OUT)/%.o: user/%.c $(wildcard user/*.h) | $(FUZZ_OUT)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)clang $(FUZZ_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+
+$(FUZZ_OUT)/fuzz-%: tests/fuzz/fuzz-%.c $(patsubst %,$(FUZZ_OUT)/%.o,$(FUZZ_LIB))
+	$(call msg,FUZZER,$@)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ $(LIBS) -o $@
+
+$(FUZZ_OUT):
+	$(Q)mkdir -p $@
+
+# Not part of `make test`: each fuzzer for FUZZ_SECONDS; what crashes is kept
+# in its corpus directory (crash-*), which `make test` then replays for ever.
+fuzz: deps
+	$(Q)dpkg-query -W -f='$${Status}\n' libclang-rt-14-dev 2>/dev/null | grep -q \
+		'^install ok installed' || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq libclang-rt-14-dev >/dev/null; }
+	$(Q)$(MAKE) -s $(patsubst %,$(FUZZ_OUT)/fuzz-%,$(FUZZ_NAMES))
+	$(Q)for n in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_OUT)/corpus-$$n; \
+		echo "  FUZZ     $$n for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_OUT)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+			-artifact_prefix=tests/fuzz/$$n/ -print_final_stats=1 \
+			$(FUZZ_OUT)/corpus-$$n tests/fuzz/$$n 2>&1 | \
+			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|artifact)' ; \
+	done
 test: all unit
 	$(Q)OUTPUT=$(OUTPUT) ./tests/run
 
@@ -113,4 +154,4 @@ vmtest:
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf build build-san
+	$(Q)rm -rf build build-san build-fuzz

@@ -229,10 +229,46 @@ static int control_has_nul(json_object *o)
 	}
 }
 
+const char *control_parse_request(const char *line, size_t len, json_object **req)
+{
+	struct json_tokener *tok;
+
+	*req = NULL;
+	if (memchr(line, 0, len))
+		return "NUL byte in the request";
+	tok = json_tokener_new();
+	if (!tok)
+		return "out of memory";
+	*req = json_tokener_parse_ex(tok, line, (int)len);
+	if (*req) { /* "{}{}" is not one request; "{}\r" (CRLF) is */
+		size_t end = json_tokener_get_parse_end(tok);
+
+		while (end < len && strchr(" \t\r", line[end]))
+			end++;
+		if (end != len) {
+			json_object_put(*req);
+			*req = NULL;
+		}
+	}
+	json_tokener_free(tok);
+	if (*req && control_has_nul(*req)) { /* "shutdown\u0000x" is not "shutdown" */
+		json_object_put(*req);
+		*req = NULL;
+		return "NUL character in a request string";
+	}
+	if (!*req || !json_object_is_type(*req, json_type_object)) {
+		json_object_put(*req);
+		*req = NULL;
+		return "request is not a JSON object";
+	}
+	return NULL;
+}
+
 static void control_read(struct pg_watch *w, uint32_t events)
 {
 	struct ctl_client *c = w->arg;
-	json_object *req, *err;
+	const char *why;
+	json_object *req;
 	char *nl;
 	ssize_t n;
 
@@ -272,35 +308,12 @@ static void control_read(struct pg_watch *w, uint32_t events)
 		return;
 	}
 	if (!nl) {
-		if (c->len == sizeof(c->buf) - 1) {
-			err = json_object_new_object();
-			json_object_object_add(err, "ok", json_object_new_boolean(0));
-			json_object_object_add(err, "error", json_object_new_string("request too long"));
-			control_reply(c, err);
-			json_object_put(err);
-			control_drop(c);
-		}
+		if (c->len == sizeof(c->buf) - 1)
+			control_refuse(c, "request too long");
 		return;
 	}
-	*nl = 0;
-	if (memchr(c->buf, 0, nl - c->buf)) {
-		control_refuse(c, "NUL byte in the request");
-		return;
-	}
-	req = json_tokener_parse(c->buf);
-	if (req && control_has_nul(req)) { /* "shutdown\u0000x" is not "shutdown" */
-		json_object_put(req);
-		control_refuse(c, "NUL character in a request string");
-		return;
-	}
-	if (!req || !json_object_is_type(req, json_type_object)) {
-		err = json_object_new_object();
-		json_object_object_add(err, "ok", json_object_new_boolean(0));
-		json_object_object_add(err, "error", json_object_new_string("request is not a JSON object"));
-		control_reply(c, err);
-		json_object_put(err);
-		json_object_put(req);
-		control_drop(c);
+	if ((why = control_parse_request(c->buf, nl - c->buf, &req))) {
+		control_refuse(c, why);
 		return;
 	}
 	c->busy = 1;

@@ -73,6 +73,12 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
 #define CTL_MAX_QUEUED (16 << 20)
 #define CTL_MAX_NONROOT (32 << 20)
 
+/*
+ * One request line (len bytes, no newline): NULL and *req, a JSON object
+ * (the caller puts it), or why it is refused. Never trusts the bytes.
+ */
+const char *control_parse_request(const char *line, size_t len, json_object **req);
+
 /* Client side: connect, send req, return the connected fd or -errno. */
 int control_connect(const char *path, json_object *req);
 
