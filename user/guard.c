@@ -117,6 +117,7 @@ static void guard_publish(json_object *ev)
 	if (err)
 		log_warnx("journal write failed: %s", strerror(-err));
 	fprintf(stderr, "%s\n", json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	clearerr(stderr);
 	control_broadcast(ev);
 	alerts_deliver(ev);
 	if (guard_is_conflict(type)) {
@@ -1293,6 +1294,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	int err, i;
 
 	memset(&G, 0, sizeof(G));
+	log_stderr_nonblock();
 	G.cfg = cfg;
 	G.start_ms = now_ms();
 	G.lock_fd = -1;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,19 @@ static void log_vwrite(const char *fmt, va_list ap, int err)
 		fprintf(stderr, "%s: %s: %s\n", log_prog, buf, strerror(err));
 	else
 		fprintf(stderr, "%s: %s\n", log_prog, buf);
+	clearerr(stderr); /* a full pipe (see log_stderr_nonblock) loses the line, not the next */
+}
+
+void log_stderr_nonblock(void)
+{
+	struct stat st;
+	int fl;
+
+	if (fstat(STDERR_FILENO, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+		return; /* a file never blocks for long, and a terminal is the shell's */
+	fl = fcntl(STDERR_FILENO, F_GETFL);
+	if (fl >= 0)
+		fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
 }
 
 void log_warn(const char *fmt, ...)

@@ -8,6 +8,11 @@
 extern int log_verbose;
 
 void log_init(const char *progname, int verbose);
+/*
+ * The guard's stderr, when a pipe or a socket, never blocks the loop: a
+ * reader that stops reading loses lines (the journal has every event).
+ */
+void log_stderr_nonblock(void);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -150,3 +150,21 @@ class HostileControlTest(GuardTest):
         st = g.status()
         self.assertTrue(st["guard"]["running"])
         self.assertTrue(all(s["state"] == "RUNNING" for s in st["services"]))
+
+
+class StderrTest(GuardTest):
+    def test_a_stderr_nobody_reads_never_blocks_the_guard(self):
+        g = self.guard(guard_extra="coalesce_window = 0\n")
+        # stderr is a pipe that is never read: 64 KiB, then full
+        g.proc = subprocess.Popen([PORTGUARD, "run", "-c", g.conf], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, start_new_session=True)
+        self._pg_cleanups.append(lambda: g.proc.stderr.close())
+        wait_for(lambda: g.cli("status", "--json").returncode != 3, 20, "the guard to answer")
+        storm = subprocess.run([sys.executable, "-c", STORM, str(RESERVED), "2"],
+                               capture_output=True, text=True, timeout=60)
+        t0 = time.monotonic()
+        r = g.cli("status", "--json")
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        self.assertLess(time.monotonic() - t0, 10, "status answered")
+        self.assertGreater(len(g.events("rogue_bind")), 500, "the journal has them all")
+        self.assertIsNone(g.proc.poll())
