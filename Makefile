@@ -12,9 +12,12 @@ BPFTOOL ?= bpftool
 CC ?= gcc
 ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/')
 VMLINUX := vmlinux/$(ARCH)/vmlinux.h
-PKGS := libbpf libelf zlib inih json-c
+# libsystemd (sd_notify) where it is installed (deps installs it on Debian);
+# the build works without it. Deferred (=): looked at after `deps` ran.
+HAVE_SYSTEMD = $(shell pkg-config --exists libsystemd && echo y)
+PKGS = libbpf libelf zlib inih json-c $(if $(HAVE_SYSTEMD),libsystemd)
 DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libinih-dev libcmocka-dev \
-	libjson-c-dev pkg-config python3 iproute2 procps make gcc
+	libjson-c-dev libsystemd-dev pkg-config python3 iproute2 procps make gcc
 
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 	-Wstrict-prototypes -D_GNU_SOURCE
@@ -86,7 +89,8 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 $(OUTPUT)/%.o: user/%.c $(wildcard user/*.h) include/portguard.h $(SKELS) | $(OUTPUT)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $(shell pkg-config --cflags $(PKGS)) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD) $(INCLUDES) \
+		$(shell pkg-config --cflags $(PKGS)) -c $< -o $@
 
 $(OUTPUT)/portguard: $(OUTPUT)/main.o $(LIB_OBJS)
 	$(call msg,BINARY,$@)

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "notify.h"
 #include "report.h"
 #include "restart.h"
 #include "supervise.h"
@@ -90,6 +91,7 @@ uint64_t guard_host_netns(void)
 
 static void guard_maybe_reclaim(struct pg_service *s);
 static void guard_reload(struct ctl_client *c);
+static void guard_notify_status(void);
 static void guard_port_value(int port, struct pg_port *v);
 static int guard_allow_rules(void);
 
@@ -649,6 +651,7 @@ static void guard_ring_ready(struct pg_watch *w, uint32_t events)
 	loader_consume(&G.L);
 	G.batch_left = 0;
 	guard_check_lost();
+	guard_notify_status();
 }
 
 /* ---- reclaim ---- */
@@ -757,6 +760,26 @@ static void guard_job_done(const char *mode, struct pg_service **svc, int n, int
 
 /* ---- supervisor notifications ---- */
 
+/* The service manager's one-line STATUS= (systemctl status), kept current. */
+static void guard_notify_status(void)
+{
+	int i, running = 0, n = supervise_count();
+	uint64_t denied = 0;
+	char line[200];
+
+	if (!G.cfg)
+		return;
+	for (i = 0; i < n; i++)
+		running += supervise_get(i)->state == SVC_RUNNING;
+	for (i = 1; i < 65536; i++)
+		denied += G.denied[i];
+	snprintf(line, sizeof(line), "%s, %s: %d/%d services running, %llu binds denied, "
+		 "%llu events lost", G.cfg->name, G.cfg->mode == PG_MODE_ENFORCE ? "enforce" :
+		 "observe", running, n, (unsigned long long)denied,
+		 (unsigned long long)G.lost_seen);
+	notify_status(line);
+}
+
 static void guard_on_service(const char *type, struct pg_service *s, const char *detail)
 {
 	json_object *ev = events_new(type, events_now_us(), s->conf->name);
@@ -769,6 +792,7 @@ static void guard_on_service(const char *type, struct pg_service *s, const char 
 		json_object_object_add(ev, "detail", json_object_new_string(detail));
 	guard_emit_json(ev);
 	restart_on_service(type, s);
+	guard_notify_status();
 	if (!strcmp(type, "service_exit") || !strcmp(type, "service_backoff") ||
 	    !strcmp(type, "service_fatal"))
 		guard_maybe_reclaim(s);
@@ -919,6 +943,7 @@ static void guard_shutdown_done(void *arg)
 		json_object_put(o);
 	}
 	log_info("shutdown: every service stopped, the guard exits");
+	notify_stopping();
 	loop_stop();
 }
 
@@ -1043,6 +1068,8 @@ static void guard_reload_done(void *arg, struct pg_service **started, int n)
 	guard_emit_json(ev);
 	guard_reload_reply(1, NULL, "reloaded");
 	config_free(old);
+	notify_ready();
+	guard_notify_status();
 }
 
 /* The settings that only a new guard can take. */
@@ -1124,6 +1151,7 @@ static void guard_reload(struct ctl_client *c)
 	}
 	json_object_put(errors);
 	log_info("reload: %s is valid; applying it", G.cfg->path);
+	notify_reloading();
 	/*
 	 * Set before: when no service has to stop first, supervise_reload()
 	 * calls guard_reload_done() at once, and that takes G.reloading.
@@ -1152,6 +1180,7 @@ static void guard_signal(struct pg_watch *w, uint32_t events)
 	case SIGTERM:
 	case SIGINT:
 		log_info("signal %d: the guard exits; the services keep running", si.ssi_signo);
+		notify_stopping();
 		loop_stop();
 		break;
 	case SIGHUP:
@@ -1377,6 +1406,8 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 			log_warn("telling the parent we are ready");
 		close(ready_fd);
 	}
+	notify_ready(); /* attached, services adopted or started, control socket up */
+	guard_notify_status();
 	err = loop_run();
 out:
 	alerts_close(); /* open coalescing windows are journaled now */

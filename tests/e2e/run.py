@@ -19,6 +19,7 @@ import test_defaults  # noqa: E402
 import test_enforce  # noqa: E402
 import test_hostile  # noqa: E402
 import test_listen  # noqa: E402
+import test_notify  # noqa: E402
 import test_reload  # noqa: E402
 import test_restart  # noqa: E402
 
@@ -432,6 +433,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_defaults),
         unittest.defaultTestLoader.loadTestsFromModule(test_reload),
         unittest.defaultTestLoader.loadTestsFromModule(test_hostile),
+        unittest.defaultTestLoader.loadTestsFromModule(test_notify),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],

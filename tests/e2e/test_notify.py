@@ -1,0 +1,57 @@
+"""The sd_notify protocol to a service manager (issue 10): READY=1 once the
+guard guards, STATUS= kept current, RELOADING=1 then READY=1 on a reload,
+STOPPING=1 at the end. A datagram socket of the test plays systemd."""
+import os
+import socket
+import subprocess
+
+from pgtest import BASE, PORTGUARD, GuardTest, wait_for
+
+WEB = BASE + 0
+
+
+class NotifyTest(GuardTest):
+    def test_ready_status_reloading_stopping(self):
+        sock_path = os.path.join(self.tmpdir(), "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        self.addCleanup(s.close)
+        s.settimeout(20)
+        g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
+                                "port = %d\nhealth = /health\nstop_timeout = 1s\n" % (WEB, WEB))
+        env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+        err = open(os.path.join(g.dir, "guard.stderr"), "w")
+        self.addCleanup(err.close)
+        g.proc = subprocess.Popen([PORTGUARD, "run", "-c", g.conf], env=env, stdout=err,
+                                  stderr=err, start_new_session=True)
+        got = []
+
+        def until(pred, what):
+            while not any(pred(m) for m in got):
+                try:
+                    got.append(s.recv(4096).decode())
+                except socket.timeout:
+                    raise AssertionError("no %s; got %r" % (what, got))
+        until(lambda m: m == "READY=1", "READY=1")
+        # the guard answers by then: READY means guarding, not merely started
+        self.assertNotEqual(g.cli("status").returncode, 3)
+        until(lambda m: m.startswith("STATUS=") and "1/1 services running" in m,
+              "STATUS with web running")
+        self.assertRegex([m for m in got if m.startswith("STATUS=")][-1],
+                         r"^STATUS=pgtest\d+, observe: 1/1 services running, 0 binds denied, "
+                         r"0 events lost$")
+        del got[:]
+        self.assertEqual(g.cli("reload").returncode, 0)
+        until(lambda m: m == "READY=1", "READY=1 after the reload")
+        self.assertIn("RELOADING=1", got)
+        self.assertLess(got.index("RELOADING=1"), got.index("READY=1"))
+        g.cli("shutdown", check=0)
+        until(lambda m: m == "STOPPING=1", "STOPPING=1")
+        g.proc.wait(10)
+
+    def tmpdir(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="pg-e2e-n-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d

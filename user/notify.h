@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Telling a service manager how the guard is (the sd_notify protocol, via
+ * libsystemd): READY=1, STATUS=..., RELOADING=1, STOPPING=1. Nothing at all
+ * when NOTIFY_SOCKET is unset (not started as a Type=notify unit) or when
+ * built without libsystemd.
+ */
+#ifndef PG_NOTIFY_H
+#define PG_NOTIFY_H
+
+void notify_ready(void);
+void notify_reloading(void);
+void notify_stopping(void);
+/* STATUS=line, sent only when it differs from the last one sent. */
+void notify_status(const char *line);
+
+#endif
