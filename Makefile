@@ -17,7 +17,7 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 HAVE_SYSTEMD = $(shell pkg-config --exists libsystemd && echo y)
 PKGS = libbpf libelf zlib inih json-c $(if $(HAVE_SYSTEMD),libsystemd)
 DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libinih-dev libcmocka-dev \
-	libjson-c-dev libsystemd-dev pkg-config python3 iproute2 procps make gcc
+	libjson-c-dev libsystemd-dev mandoc pkg-config python3 iproute2 procps make gcc
 
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 	-Wstrict-prototypes -D_GNU_SOURCE
@@ -60,7 +60,15 @@ LIBS = $(shell pkg-config --libs $(PKGS))
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps test unit e2e demo clean bench vmtest fuzz
+.PHONY: all deps test unit e2e demo clean bench vmtest fuzz install uninstall
+
+# make install / uninstall: GNU-style directories; DESTDIR for staging (packages).
+PREFIX ?= /usr/local
+sbindir ?= $(PREFIX)/sbin
+mandir ?= $(PREFIX)/share/man
+sysconfdir ?= /etc
+docdir ?= $(PREFIX)/share/doc/portguard
+MANPAGES := $(wildcard docs/*.[58])
 
 all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
 
@@ -155,6 +163,31 @@ bench: all
 # kernels (KERNELS="bullseye bookworm trixie"); writes docs/kernels.md.
 vmtest:
 	$(Q)KERNELS="$(KERNELS)" ./tests/vm/vmtest
+
+# The binary, the seed's interface as portguard-restart, the man pages, and
+# the commented example (never over an existing file: it is an example).
+install: $(OUTPUT)/portguard
+	$(call msg,INSTALL,$(DESTDIR)$(sbindir)/portguard)
+	$(Q)install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(docdir) $(DESTDIR)$(sysconfdir)/portguard
+	$(Q)install -m 0755 $(OUTPUT)/portguard $(DESTDIR)$(sbindir)/portguard
+	$(Q)sed 's|^pg=$${PORTGUARD:-}$$|pg=$${PORTGUARD:-$(sbindir)/portguard}|' scripts/restart \
+		> $(DESTDIR)$(sbindir)/portguard-restart.tmp
+	$(Q)chmod 0755 $(DESTDIR)$(sbindir)/portguard-restart.tmp
+	$(Q)mv $(DESTDIR)$(sbindir)/portguard-restart.tmp $(DESTDIR)$(sbindir)/portguard-restart
+	$(Q)for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(mandir)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/; done
+	$(Q)install -m 0644 examples/trading.conf $(DESTDIR)$(docdir)/trading.conf.example
+	$(Q)[ -e $(DESTDIR)$(sysconfdir)/portguard/trading.conf.example ] || \
+		install -m 0644 examples/trading.conf $(DESTDIR)$(sysconfdir)/portguard/trading.conf.example
+
+# Everything install put there, nothing else (a config of the user's stays).
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(sbindir)/portguard)
+	$(Q)rm -f $(DESTDIR)$(sbindir)/portguard $(DESTDIR)$(sbindir)/portguard-restart
+	$(Q)for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(mandir)/man$$s/$${m##*/}; done
+	$(Q)rm -f $(DESTDIR)$(docdir)/trading.conf.example \
+		$(DESTDIR)$(sysconfdir)/portguard/trading.conf.example
+	$(Q)rmdir $(DESTDIR)$(docdir) $(DESTDIR)$(sysconfdir)/portguard 2>/dev/null || true
 
 clean:
 	$(call msg,CLEAN)

@@ -211,14 +211,12 @@ static __always_inline int in_cgroup(__u64 cg, __u32 level)
 	return bpf_get_current_ancestor_cgroup_id(level) == cg;
 }
 
-/* May the current task bind this port? The owner, and the `allow` rules. */
-static __always_inline int bind_allowed(__u32 port, const struct pg_port *p, int owner)
+/* Does an `allow` rule of this port let the current task bind it (uid, cgroup, exe)? */
+static __always_inline int allow_match(__u32 port)
 {
 	struct pg_allow_key k = { .port = port, .kind = PG_ALLOW_UID };
 	int i;
 
-	if (!(p->flags & PG_PORT_DENY) || owner)
-		return 1;
 	k.value = (__u32)bpf_get_current_uid_gid();
 	if (bpf_map_lookup_elem(&allow, &k))
 		return 1;
@@ -356,7 +354,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	struct pg_event *e;
 	struct pg_port *p;
 	__u64 cookie, netns, ino, *sent;
-	int owner, allowed;
+	int owner, allowed, verdict;
 	__u32 tgid;
 
 	p = port_lookup(port);
@@ -365,8 +363,10 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	cookie = bpf_get_socket_cookie(ctx);
 	netns = bpf_get_netns_cookie(ctx);
 	owner = in_cgroup(p->owner_cgroup, p->owner_level);
+	/* the rules are read in both modes: observe mode must not call allowed binds rogue */
+	verdict = owner ? PG_VERDICT_OWNER : allow_match(port) ? PG_VERDICT_ALLOWED : 0;
 	/* another network namespace's port is not the host's: reported, never denied */
-	allowed = netns != host_netns || bind_allowed(port, p, owner);
+	allowed = netns != host_netns || verdict || !(p->flags & PG_PORT_DENY);
 	s.reuseport = bind_reuseport(ctx);
 	if (allowed) { /* EPERM comes before the port is taken: nothing of a denied one is kept */
 		s.port = port;
@@ -381,6 +381,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		if (!e)
 			return allowed;
 		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
+		e->verdict = verdict;
 		ev_submit(e);
 		return allowed;
 	}
@@ -394,6 +395,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 			return allowed;
 		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
 		e->owner_level = p->owner_level;
+		e->verdict = verdict;
 		ev_submit(e);
 		return allowed;
 	}
@@ -402,6 +404,7 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		return allowed;
 	bind_fill(&x->ev, ctx, cookie, netns, family, port, s.reuseport);
 	x->ev.owner_level = p->owner_level;
+	x->ev.verdict = verdict;
 	exe_fill(&x->exe);
 	ev_submit(&x->ev);
 	bpf_map_update_elem(&exe_sent, &tgid, &ino, BPF_ANY);

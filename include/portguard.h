@@ -46,6 +46,10 @@ struct pg_allow_key {
 };
 /* The `allow` map's value: for PG_ALLOW_EXE the executable's device (kernel dev_t). */
 
+/* pg_event.verdict of a bind attempt or denial */
+#define PG_VERDICT_OWNER (1U << 0)   /* the port's owner (its cgroup or below) */
+#define PG_VERDICT_ALLOWED (1U << 1) /* an `allow` rule of the port matched */
+
 /* Value of the `socks` map, keyed by socket cookie. */
 struct pg_sock {
 	__u16 port;
@@ -71,7 +75,7 @@ struct pg_event {
 	__u16 proto;	  /* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;	  /* host byte order */
 	__u8 reuseport;
-	__u8 pad;
+	__u8 verdict;	  /* bind events: PG_VERDICT_* (why the kernel let it bind) */
 	__u8 addr[16];	  /* IPv4 in the first 4 bytes, network order */
 	char comm[PG_COMM_LEN];
 };

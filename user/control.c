@@ -487,8 +487,9 @@ void control_broadcast(json_object *ev)
 		}
 	}
 	for (i = 0; i < n && ctl_notice; i++) /* after the walk: a notice broadcasts too */
-		ctl_notice("event follower dropped: it fell 1 MiB behind (the journal has every "
-			   "event)", gone[i].pid, gone[i].uid);
+		ctl_notice("event follower dropped: it could not keep up (1 MiB behind, or all "
+			   "non-root clients at 32 MiB; the journal has every event)", gone[i].pid,
+			   gone[i].uid);
 }
 
 int control_connect(const char *path, json_object *req)

@@ -260,6 +260,8 @@ static struct claim *guard_claim(const struct pg_event *e)
 	if (!c)
 		return NULL;
 	fresh = !c->port;
+	if (e->kind == PG_EV_BIND_ATTEMPT && (e->verdict & PG_VERDICT_ALLOWED))
+		c->allowed = 1; /* the kernel matched an allow rule */
 	c->netns = e->netns;
 	c->port = e->port;
 	c->family = e->family;
@@ -300,7 +302,7 @@ static void guard_rogue(struct claim *c, const struct pg_event *e, const struct 
 		guard_emit_json(ev);
 		return;
 	}
-	if (guard_is_owner(owner, e->cgroup_id))
+	if (guard_is_owner(owner, e->cgroup_id) || c->allowed)
 		return;
 	c->reported |= REP_ROGUE;
 	ev = guard_kevent("rogue_bind", e, owner ? owner->conf->name : NULL);
@@ -360,7 +362,8 @@ static void guard_shared(struct claim *c, const struct pg_event *e)
 	json_object *ev;
 	int i, mine = guard_is_owner(owner, c->cgroup_id), owner_listens = mine;
 
-	if (!G.cfg->guarded[e->port] || (c->reported & REP_SHARED) || e->netns != G.host_netns)
+	if (!G.cfg->guarded[e->port] || (c->reported & REP_SHARED) || e->netns != G.host_netns ||
+	    c->allowed)
 		return;
 	/* Shared = the owner and someone else listen on the port at once. */
 	o = guard_other_holder(c, mine ? owner : NULL, 1);
@@ -675,7 +678,7 @@ static struct claim *guard_port_stolen(const struct pg_service *s)
 		struct claim *c = &G.claims.v[i];
 
 		if (c->port == s->conf->port && c->netns == G.host_netns && claim_is_holding(c) &&
-		    !guard_is_owner(s, c->cgroup_id))
+		    !guard_is_owner(s, c->cgroup_id) && !c->allowed) /* allowed: never flushed */
 			return c;
 	}
 	return NULL;
@@ -1087,6 +1090,11 @@ static const char *guard_reload_fixed(const struct pg_config *a, const struct pg
 		return "bpffs";
 	if (a->ring_buffer_kb != b->ring_buffer_kb)
 		return "ring_buffer_kb";
+	if (a->journal_max != b->journal_max)
+		return "journal_max";
+	if ((a->control_group == NULL) != (b->control_group == NULL) ||
+	    (a->control_group && strcmp(a->control_group, b->control_group)))
+		return "control_group";
 	if ((a->metrics_file == NULL) != (b->metrics_file == NULL) ||
 	    (a->metrics_file && strcmp(a->metrics_file, b->metrics_file)))
 		return "metrics_file";
@@ -1159,6 +1167,7 @@ static void guard_reload(struct ctl_client *c)
 	G.reloading = nc;
 	if ((rc = supervise_reload(nc, guard_reload_done, NULL)) < 0) {
 		G.reloading = NULL;
+		notify_ready(); /* the old config goes on */
 		snprintf(msg, sizeof(msg), "%s: more new services than free slots (%d at most); "
 			 "nothing was changed", G.cfg->path, PG_MAX_SERVICES);
 		log_warnx("reload: %s", msg);
@@ -1324,6 +1333,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 
 	memset(&G, 0, sizeof(G));
 	log_stderr_nonblock();
+	notify_init();
 	G.cfg = cfg;
 	G.start_ms = now_ms();
 	G.lock_fd = -1;

@@ -4,14 +4,35 @@
 
 #include "notify.h"
 
+#include <stdlib.h>
+
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
-#define notify_send(s) sd_notify(0, s)
-#else
-#define notify_send(s) ((void)(s), 0)
 #endif
 
 static char notify_last[256];
+static char *notify_socket; /* NOTIFY_SOCKET, kept from the services (notify_init) */
+
+void notify_init(void)
+{
+	const char *s = getenv("NOTIFY_SOCKET");
+
+	free(notify_socket);
+	notify_socket = s ? strdup(s) : NULL;
+	unsetenv("NOTIFY_SOCKET"); /* a service must not speak for the guard's unit */
+}
+
+/* sd_notify() reads the socket from the environment: there only for the call. */
+static void notify_send(const char *msg)
+{
+#ifdef HAVE_SYSTEMD
+	if (!notify_socket || setenv("NOTIFY_SOCKET", notify_socket, 1) < 0)
+		return;
+	sd_notify(1, msg); /* 1: unset again */
+#else
+	(void)msg;
+#endif
+}
 
 void notify_ready(void)
 {

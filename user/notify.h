@@ -8,6 +8,8 @@
 #ifndef PG_NOTIFY_H
 #define PG_NOTIFY_H
 
+/* Take NOTIFY_SOCKET out of the environment the services will inherit. */
+void notify_init(void);
 void notify_ready(void);
 void notify_reloading(void);
 void notify_stopping(void);

@@ -61,14 +61,15 @@ int report_claims_from_diag(struct claims *t, const struct diag_result *r, uint6
 	return 0;
 }
 
-static const char *report_port_state(const struct pg_config *cfg, int port, int n_owner, int n_other)
+static const char *report_port_state(const struct pg_config *cfg, int port, int n_owner, int n_other,
+				     int n_allowed)
 {
 	if (cfg->protected_[port])
 		return "protected";
-	if (!n_owner && !n_other)
+	if (!n_owner && !n_other && !n_allowed)
 		return "free";
 	if (!n_other)
-		return "owned";
+		return n_owner ? "owned" : "allowed"; /* allowed: only who an allow rule lets */
 	return n_owner ? "shared" : "rogue";
 }
 
@@ -81,7 +82,7 @@ json_object *report_ports(const struct pg_config *cfg, struct claims *t, uint64_
 	for (port = 1; port < 65536; port++) {
 		const struct pg_service_conf *owner;
 		json_object *o, *holders;
-		int n_owner = 0, n_other = 0;
+		int n_owner = 0, n_other = 0, n_allowed = 0;
 
 		if (!cfg->guarded[port] && !cfg->protected_[port])
 			continue;
@@ -102,8 +103,12 @@ json_object *report_ports(const struct pg_config *cfg, struct claims *t, uint64_
 				sn = s ? json_object_get_string(s) : NULL;
 				if (owner && sn && strcmp(sn, owner->name) == 0)
 					n_owner++;
+				else if (c->allowed)
+					n_allowed++;
 				else
 					n_other++;
+				if (c->allowed)
+					json_object_object_add(h, "allowed", json_object_new_boolean(1));
 				json_object_array_add(holders, json_object_get(h));
 			}
 			if (!c->nholders)
@@ -113,7 +118,8 @@ json_object *report_ports(const struct pg_config *cfg, struct claims *t, uint64_
 		o = json_object_new_object();
 		json_object_object_add(o, "port", json_object_new_int(port));
 		json_object_object_add(o, "state", json_object_new_string(
-						   report_port_state(cfg, port, n_owner, n_other)));
+						   report_port_state(cfg, port, n_owner, n_other,
+								     n_allowed)));
 		json_object_object_add(o, "owner", owner ? json_object_new_string(owner->name) : NULL);
 		json_object_object_add(o, "holders", holders);
 		json_object_array_add(arr, o);
@@ -131,7 +137,8 @@ int report_ports_ok(json_object *ports)
 
 		json_object_object_get_ex(json_object_array_get_idx(ports, i), "state", &st);
 		s = json_object_get_string(st);
-		if (strcmp(s, "free") && strcmp(s, "owned") && strcmp(s, "protected"))
+		if (strcmp(s, "free") && strcmp(s, "owned") && strcmp(s, "protected") &&
+		    strcmp(s, "allowed"))
 			return 0;
 	}
 	return 1;

@@ -121,6 +121,37 @@ class EnforceTest(EnforceBase):
         # exe: allow one program by its inode: python is not it
         self.assertEqual(self.bind("127.0.0.1", WEB, "udp"), str(errno.EPERM))
 
+    def test_an_allowed_binder_is_not_a_rogue_in_either_mode(self):
+        for mode in ("enforce", "observe"):
+            g = self.guard(services=http("web", WEB, "allow = uid:65534\n"))
+            if mode == "enforce":
+                with open(g.conf) as f:
+                    text = f.read().replace("mode = observe", "mode = enforce")
+                with open(g.conf, "w") as f:
+                    f.write(text)
+            g.start()
+            wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+            p = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                  sys.executable, "-c", BINDER, "127.0.0.1", str(WEB), "udp",
+                                  "0", "30"], stdout=subprocess.PIPE, text=True)
+            self.addCleanup(lambda: p.poll() is None and p.kill())
+            self.assertEqual(p.stdout.readline().strip(), "ok", mode)
+            wait_for(lambda: [c for c in g.status()["claims"] if p.pid in c["pids"]], 10,
+                     "%s: the allowed claim seen" % mode)
+            self.assertEqual(g.events("rogue_bind"), [], mode)
+            ports = {x["port"]: x for x in g.status()["ports"]}
+            self.assertEqual(ports[WEB]["state"], "owned", (mode, ports[WEB]))
+            self.assertTrue([h for h in ports[WEB]["holders"] if h.get("allowed")], mode)
+            self.assertEqual(g.cli("status").returncode, 0, mode)
+            # a stranger is still one (observe: reported; enforce: denied)
+            r = self.bind("127.0.0.1", WEB, "udp", uid=65533)
+            self.assertEqual(r, "ok" if mode == "observe" else str(errno.EPERM), mode)
+            wait_for(lambda: g.events("rogue_bind" if mode == "observe" else "bind_denied"),
+                     10, "%s: the stranger reported" % mode)
+            p.kill()
+            p.wait()
+            g.cleanup()
+
     def test_kill_policy_ends_the_binder(self):
         g = self.enforce(guard_extra="on_rogue = kill\n")
         p = subprocess.Popen([sys.executable, "-c", BINDER, "0.0.0.0", str(RESERVED), "tcp",

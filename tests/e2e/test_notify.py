@@ -40,6 +40,9 @@ class NotifyTest(GuardTest):
         self.assertRegex([m for m in got if m.startswith("STATUS=")][-1],
                          r"^STATUS=pgtest\d+, observe: 1/1 services running, 0 binds denied, "
                          r"0 events lost$")
+        # the services do not inherit the socket: they cannot speak for the guard's unit
+        with open("/proc/%d/environ" % g.service("web")["pid"], "rb") as f:
+            self.assertNotIn(b"NOTIFY_SOCKET", f.read())
         del got[:]
         self.assertEqual(g.cli("reload").returncode, 0)
         until(lambda m: m == "READY=1", "READY=1 after the reload")
