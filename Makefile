@@ -68,6 +68,8 @@ sbindir ?= $(PREFIX)/sbin
 mandir ?= $(PREFIX)/share/man
 sysconfdir ?= /etc
 docdir ?= $(PREFIX)/share/doc/portguard
+systemdunitdir ?= $(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),\
+	/lib/systemd/system)
 MANPAGES := $(wildcard docs/*.[58])
 
 all: deps $(OUTPUT)/portguard $(OUTPUT)/pg-demo
@@ -176,6 +178,10 @@ install: $(OUTPUT)/portguard
 	$(Q)mv $(DESTDIR)$(sbindir)/portguard-restart.tmp $(DESTDIR)$(sbindir)/portguard-restart
 	$(Q)for m in $(MANPAGES); do s=$${m##*.}; install -d $(DESTDIR)$(mandir)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(mandir)/man$$s/; done
+	$(Q)install -d $(DESTDIR)$(systemdunitdir)
+	$(Q)sed 's|@SBINDIR@|$(sbindir)|g' contrib/systemd/portguard@.service \
+		> $(DESTDIR)$(systemdunitdir)/portguard@.service
+	$(Q)chmod 0644 $(DESTDIR)$(systemdunitdir)/portguard@.service
 	$(Q)install -m 0644 examples/trading.conf $(DESTDIR)$(docdir)/trading.conf.example
 	$(Q)[ -e $(DESTDIR)$(sysconfdir)/portguard/trading.conf.example ] || \
 		install -m 0644 examples/trading.conf $(DESTDIR)$(sysconfdir)/portguard/trading.conf.example
@@ -183,7 +189,8 @@ install: $(OUTPUT)/portguard
 # Everything install put there, nothing else (a config of the user's stays).
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(sbindir)/portguard)
-	$(Q)rm -f $(DESTDIR)$(sbindir)/portguard $(DESTDIR)$(sbindir)/portguard-restart
+	$(Q)rm -f $(DESTDIR)$(sbindir)/portguard $(DESTDIR)$(sbindir)/portguard-restart \
+		$(DESTDIR)$(systemdunitdir)/portguard@.service
 	$(Q)for m in $(MANPAGES); do s=$${m##*.}; rm -f $(DESTDIR)$(mandir)/man$$s/$${m##*/}; done
 	$(Q)rm -f $(DESTDIR)$(docdir)/trading.conf.example \
 		$(DESTDIR)$(sysconfdir)/portguard/trading.conf.example

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cgroup.h"
@@ -255,6 +256,64 @@ int cg_path_of_id(uint64_t id, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
+	return 0;
+}
+
+/* systemd (>= 251) marks a cgroup it delegated with this xattr set to "1". */
+static int cg_delegated(const char *abspath)
+{
+	char v[8];
+	ssize_t n = getxattr(abspath, "trusted.delegate", v, sizeof(v) - 1);
+
+	if (n < 0)
+		n = getxattr(abspath, "user.delegate", v, sizeof(v) - 1);
+	return n == 1 && v[0] == '1';
+}
+
+int cg_instance(const char *name, char *buf, size_t len, int *delegated, const char **why)
+{
+	char own[PATH_MAX], leaf[PATH_MAX + 16], pid[32], *slash;
+	const char *root = cg_root();
+	int err, fd;
+
+	*delegated = 0;
+	*why = NULL;
+	if (!root)
+		return -ENOENT;
+	if (cg_of_pid(getpid(), own, sizeof(own)) == 0) {
+		slash = strrchr(own, '/');
+		if (!cg_delegated(own) && slash && !strcmp(slash, "/guard")) {
+			*slash = 0; /* already in the leaf: a restart of the guard's own */
+			if (!cg_delegated(own))
+				*slash = '/';
+		}
+		if (cg_delegated(own)) {
+			if (snprintf(leaf, sizeof(leaf), "%s/guard", own) >= (int)sizeof(leaf) ||
+			    snprintf(buf, len, "%s", own) >= (int)len)
+				return -ENAMETOOLONG;
+			if ((err = cg_mkdir(leaf)) < 0)
+				return err;
+			snprintf(leaf + strlen(leaf), sizeof(leaf) - strlen(leaf), "/cgroup.procs");
+			snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+			fd = open(leaf, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, pid, strlen(pid)) < 0) {
+				err = -errno;
+				if (fd >= 0)
+					close(fd);
+				return err;
+			}
+			close(fd);
+			*delegated = 1;
+			*why = "cgroups: in the delegated unit's own tree (the guard in guard/, each "
+			       "service beside it)";
+			return 0;
+		}
+	}
+	if (snprintf(buf, len, "%s/portguard-%s", root, name) >= (int)len)
+		return -ENAMETOOLONG;
+	if (access("/run/systemd/system", F_OK) == 0)
+		*why = "cgroups: not in a delegated unit (start portguard@NAME.service for "
+		       "systemd's tree): the services go beside systemd's slices";
 	return 0;
 }
 

@@ -27,6 +27,17 @@ int cg_remove(const char *abspath);
  * when the process that was in it is gone. 0 or -errno.
  */
 int cg_path_of_id(uint64_t id, char *buf, size_t len);
+/*
+ * Where instance `name` keeps its services' cgroups, into buf:
+ *  - started by systemd in a unit with Delegate=yes (its cgroup carries
+ *    systemd's trusted.delegate or user.delegate xattr): that unit's cgroup;
+ *    the guard moves itself into its leaf "guard" first (no process stays in
+ *    an inner node), and the services are its siblings;
+ *  - anywhere else: <cgroup2 root>/portguard-<name>, as on a host where
+ *    nothing manages the tree.
+ * *delegated says which; *why gets the one line to say at start. 0 or -errno.
+ */
+int cg_instance(const char *name, char *buf, size_t len, int *delegated, const char **why);
 /* Absolute cgroup v2 path of a process into buf. 0 or -errno. */
 int cg_of_pid(pid_t pid, char *buf, size_t len);
 

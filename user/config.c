@@ -1053,6 +1053,10 @@ static void config_service_open(struct config_ctx *ctx, const char *name)
 			   name, PG_NAME_MAX - 1);
 		return;
 	}
+	if (!strcmp(name, "guard")) { /* under systemd: the guard's own cgroup (cg_instance) */
+		config_err(ctx, ctx->line, "service name 'guard' is reserved for the guard itself");
+		return;
+	}
 	for (i = 0; i < c->nsvc; i++) {
 		if (!strcmp(c->svc[i].name, name)) {
 			config_err(ctx, ctx->line, "duplicate service '%s' (first at line %d)",

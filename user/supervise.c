@@ -83,6 +83,7 @@ static int svc_n;
 static const struct pg_config *svc_conf;
 static svc_event_fn svc_emit_fn;
 static char svc_instance[PATH_MAX];
+static int svc_delegated; /* svc_instance is our systemd unit's own cgroup: never removed */
 
 static int svc_stopall_idx = -1;	/* next service to stop, -1 when idle */
 static struct pg_service *svc_stopall_wait;
@@ -1216,7 +1217,7 @@ static int svc_make_dir(const char *what, const char *dir)
 
 int supervise_init(const struct pg_config *c, svc_event_fn on_event)
 {
-	const char *root = cg_root();
+	const char *root = cg_root(), *why;
 	int i, err;
 
 	if (!root) {
@@ -1231,9 +1232,13 @@ int supervise_init(const struct pg_config *c, svc_event_fn on_event)
 	if ((err = svc_make_dir("state_dir", c->state_dir)) < 0 ||
 	    (err = svc_make_dir("log_dir", c->log_dir)) < 0)
 		return err;
-	if (snprintf(svc_instance, sizeof(svc_instance), "%s/portguard-%s", root, c->name) >=
-	    (int)sizeof(svc_instance))
-		return -ENAMETOOLONG;
+	err = cg_instance(c->name, svc_instance, sizeof(svc_instance), &svc_delegated, &why);
+	if (err < 0) {
+		log_warnx("cannot place the services' cgroups: %s", strerror(-err));
+		return err;
+	}
+	if (why)
+		log_info("%s: %s", why, svc_instance);
 	err = cg_mkdir(svc_instance);
 	if (err < 0) {
 		log_warnx("cannot create cgroup %s: %s", svc_instance, strerror(-err));
@@ -1326,8 +1331,8 @@ void supervise_remove_cgroups(void)
 		if (err < 0 && err != -ENOENT)
 			log_warnx("cannot remove %s: %s", SVC(i)->cgpath, strerror(-err));
 	}
-	if (!svc_instance[0])
-		return;
+	if (!svc_instance[0] || svc_delegated)
+		return; /* the unit's cgroup is systemd's; the guard's leaf goes with the guard */
 	err = cg_remove(svc_instance);
 	if (err < 0 && err != -ENOENT)
 		log_warnx("cannot remove %s: %s", svc_instance, strerror(-err));

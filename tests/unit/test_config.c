@@ -338,6 +338,13 @@ static int test_refused(const char *path, char *line, size_t len)
 	return rc;
 }
 
+static void test_reserved_service_name(void **state)
+{
+	(void)state;
+	EXPECT_ERRS("[guard]\nports = 3000\n[service:guard]\ncommand = x\n",
+		    "3: service name 'guard' is reserved for the guard itself");
+}
+
 static void test_no_guard_section(void **state)
 {
 	(void)state;
@@ -1236,6 +1243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_no_guard_section),
+		cmocka_unit_test(test_reserved_service_name),
 		cmocka_unit_test(test_nul_byte_and_control_characters),
 		cmocka_unit_test(test_unknown_user_and_group),
 		cmocka_unit_test(test_only_regular_files_of_root),
