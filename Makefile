@@ -21,6 +21,8 @@ DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libinih-dev libc
 
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 	-Wstrict-prototypes -D_GNU_SOURCE
+# the packager's flags (debian/rules: dpkg-buildflags), after ours
+CFLAGS += $(PKG_CFLAGS)
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
@@ -60,7 +62,7 @@ LIBS = $(shell pkg-config --libs $(PKGS))
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(BPF_OBJS) $(SKELS)
-.PHONY: all deps test unit e2e demo clean bench vmtest fuzz install uninstall
+.PHONY: all deps test unit e2e demo clean bench vmtest fuzz install uninstall deb
 
 # make install / uninstall: GNU-style directories; DESTDIR for staging (packages).
 PREFIX ?= /usr/local
@@ -195,6 +197,22 @@ uninstall:
 	$(Q)rm -f $(DESTDIR)$(docdir)/trading.conf.example \
 		$(DESTDIR)$(sysconfdir)/portguard/trading.conf.example
 	$(Q)rmdir $(DESTDIR)$(docdir) $(DESTDIR)$(sysconfdir)/portguard 2>/dev/null || true
+
+# A Debian package (debhelper) of the tree as it is, built in build/deb/ and
+# checked with lintian: build/deb/portguard_VERSION_ARCH.deb.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+deb: deps
+	$(Q)missing=""; for p in debhelper lintian dpkg-dev fakeroot; do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+			|| missing="$$missing $$p"; done; \
+	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq $$missing >/dev/null; }
+	$(Q)rm -rf $(OUTPUT)/deb && mkdir -p $(OUTPUT)/deb/portguard-$(DEB_VERSION)
+	$(Q)git ls-files -z | xargs -0 cp --parents -t $(OUTPUT)/deb/portguard-$(DEB_VERSION)
+	$(call msg,DEB,$(OUTPUT)/deb)
+	$(Q)cd $(OUTPUT)/deb/portguard-$(DEB_VERSION) && \
+		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	$(Q)cd $(OUTPUT)/deb && lintian --fail-on error,warning *.changes && ls *.deb
 
 clean:
 	$(call msg,CLEAN)
