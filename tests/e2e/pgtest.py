@@ -62,6 +62,24 @@ def pid_alive(pid):
         return False
 
 
+def remove_cgroup_tree(cg):
+    """Kill everything in cgroup cg and remove it, children first (a test's last resort)."""
+    if not cg or not os.path.isdir(cg):
+        return
+    try:
+        with open(os.path.join(cg, "cgroup.kill"), "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+    for d in sorted((dp for dp, _, _ in os.walk(cg)), key=len, reverse=True):
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
 class Guard:
     """One portguard instance with its own config in a temp directory."""
 
@@ -152,21 +170,7 @@ class Guard:
                 self.proc.wait()
         elif os.path.isdir(self.cgroup_dir() or "/nonexistent"):
             self.cli("shutdown")
-        cg = self.cgroup_dir()
-        if cg and os.path.isdir(cg):  # last resort: a failed test must leave nothing
-            try:
-                with open(os.path.join(cg, "cgroup.kill"), "w") as f:
-                    f.write("1")
-            except OSError:
-                pass
-            for d in sorted((os.path.join(dp) for dp, _, _ in os.walk(cg)), key=len,
-                            reverse=True):
-                for _ in range(100):
-                    try:
-                        os.rmdir(d)
-                        break
-                    except OSError:
-                        time.sleep(0.02)
+        remove_cgroup_tree(self.cgroup_dir())  # last resort: a failed test must leave nothing
         if os.path.ismount(self.bpffs):  # last resort: unpin (programs detach), unmount
             pins = os.path.join(self.bpffs, "portguard", self.name)
             for f in os.listdir(pins) if os.path.isdir(pins) else []:

@@ -12,7 +12,8 @@ import shutil
 import subprocess
 import tempfile
 
-from pgtest import BASE, PG_DEMO, PORTGUARD, GuardTest, cg_root, pid_alive, wait_for
+from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, cg_root, pid_alive,  # noqa: E402
+                    remove_cgroup_tree, wait_for)
 
 PORT = BASE + 45
 
@@ -56,23 +57,7 @@ class DefaultPathsTest(GuardTest):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        cg = os.path.join(cg_root() or "/nonexistent", "portguard-" + self.name)
-        if os.path.isdir(cg):
-            try:
-                with open(os.path.join(cg, "cgroup.kill"), "w") as f:
-                    f.write("1")
-            except OSError:
-                pass
-            for d in sorted((dp for dp, _, _ in os.walk(cg)), key=len, reverse=True):
-                wait_for(lambda: not os.path.isdir(d) or self._rmdir(d), 5, "rmdir " + d)
-
-    @staticmethod
-    def _rmdir(d):
-        try:
-            os.rmdir(d)
-            return True
-        except OSError:
-            return False
+        remove_cgroup_tree(os.path.join(cg_root() or "/nonexistent", "portguard-" + self.name))
 
     def test_guard_on_default_paths_makes_every_directory(self):
         self.err = open(os.path.join(self.dir, "guard.stderr"), "w")
