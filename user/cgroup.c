@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,9 +121,37 @@ static int cg_write(const char *abspath, const char *file, const char *val)
 	return err;
 }
 
+/*
+ * Before cgroup.kill (Linux 5.14): freeze the subtree (no new forks can run),
+ * SIGKILL every member, thaw (a fatal signal ends a frozen task too). A
+ * member that forked just before the freeze shows up on the next pass.
+ */
+static int cg_kill_frozen(const char *abspath)
+{
+	pid_t *pids = NULL;
+	int n, i, pass, err = cg_write(abspath, "cgroup.freeze", "1");
+
+	if (err < 0)
+		return err;
+	for (pass = 0; pass < 8; pass++) {
+		n = cg_procs(abspath, &pids);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			kill(pids[i], SIGKILL); /* frozen: still that process, not a reused pid */
+		free(pids);
+		pids = NULL;
+	}
+	free(pids);
+	cg_write(abspath, "cgroup.freeze", "0");
+	return n < 0 ? n : 0;
+}
+
 int cg_kill(const char *abspath)
 {
-	return cg_write(abspath, "cgroup.kill", "1");
+	int err = cg_write(abspath, "cgroup.kill", "1");
+
+	return err == -ENOENT || err == -EACCES ? cg_kill_frozen(abspath) : err;
 }
 
 static int cg_push(pid_t **pids, int *n, int *cap, pid_t pid)

@@ -69,8 +69,17 @@ def remove_cgroup_tree(cg):
     try:
         with open(os.path.join(cg, "cgroup.kill"), "w") as f:
             f.write("1")
-    except OSError:
-        pass
+    except OSError:  # no cgroup.kill before Linux 5.14: every member, one by one
+        for dp, _, _ in os.walk(cg):
+            try:
+                with open(os.path.join(dp, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except OSError:
+                            pass
+            except OSError:
+                pass
     for d in sorted((dp for dp, _, _ in os.walk(cg)), key=len, reverse=True):
         for _ in range(100):
             try:
