@@ -492,6 +492,11 @@ void control_broadcast(json_object *ev)
 			   gone[i].uid);
 }
 
+int control_probe(const char *path)
+{
+	return control_dial(path);
+}
+
 int control_connect(const char *path, json_object *req)
 {
 	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);

@@ -79,6 +79,8 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
  */
 const char *control_parse_request(const char *line, size_t len, json_object **req);
 
+/* Does a live daemon answer on path? Its connected fd, or -errno. */
+int control_probe(const char *path);
 /* Client side: connect, send req, return the connected fd or -errno. */
 int control_connect(const char *path, json_object *req);
 

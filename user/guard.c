@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1299,6 +1300,35 @@ static void guard_control_notice(const char *what, pid_t pid, uid_t uid)
 	guard_emit_json(ev);
 }
 
+static void guard_alarm(int sig)
+{
+	(void)sig; /* only to interrupt flock() */
+}
+
+/*
+ * The lock is held but no guard answers on the control socket: a guard that
+ * just exited may not have let go of it yet (seen under load). Wait for it
+ * in flock() itself, at most 2 s (SIGALRM ends the wait), never in a loop.
+ */
+static int guard_lock_wait(const struct pg_config *cfg)
+{
+	struct sigaction sa = { .sa_handler = guard_alarm }, old;
+	struct itimerval it = { .it_value = { .tv_sec = 2 } }, off = { 0 };
+	int fd = control_probe(cfg->control), ok;
+
+	if (fd >= 0) { /* a live guard answers: it is really running */
+		close(fd);
+		return 0;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old); /* no SA_RESTART: flock returns EINTR */
+	setitimer(ITIMER_REAL, &it, NULL);
+	ok = flock(G.lock_fd, LOCK_EX) == 0;
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	return ok;
+}
+
 /* One guard per instance: a lock in state_dir, taken before anything else. */
 static int guard_lock(const struct pg_config *cfg)
 {
@@ -1319,7 +1349,7 @@ static int guard_lock(const struct pg_config *cfg)
 			log_warnx("%s: %s", path, strerror(-err));
 		return err;
 	}
-	if (flock(G.lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(G.lock_fd, LOCK_EX | LOCK_NB) < 0 && !guard_lock_wait(cfg)) {
 		log_warnx("a guard is already running for %s (%s is locked)", cfg->name, path);
 		return -EALREADY;
 	}
