@@ -28,9 +28,15 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -O1
 LDFLAGS += -fsanitize=address,undefined
 OUTPUT := build-san
 endif
+# LAYOUT_NEXT=1: tests only, a build whose pinned layout grew (the upgrade
+# tests: tests/e2e/test_upgrade.py, make vmtest); `make test` builds it.
+ifeq ($(LAYOUT_NEXT),1)
+CFLAGS += -DPG_LAYOUT_NEXT
+OUTPUT := build-next
+endif
 INCLUDES := -I$(OUTPUT) -Iinclude -Iuser
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
-	-I$(dir $(VMLINUX)) -Iinclude
+	-I$(dir $(VMLINUX)) -Iinclude $(if $(filter 1,$(LAYOUT_NEXT)),-DPG_LAYOUT_NEXT)
 
 ifeq ($(V),1)
 Q =
@@ -151,7 +157,8 @@ fuzz: deps
 			grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|==|SUMMARY|artifact)' ; \
 	done
 test: all unit
-	$(Q)OUTPUT=$(OUTPUT) ./tests/run
+	$(Q)$(MAKE) --no-print-directory LAYOUT_NEXT=1 build-next/portguard
+	$(Q)OUTPUT=$(OUTPUT) PORTGUARD_NEXT=$(CURDIR)/build-next/portguard ./tests/run
 
 demo: all
 	$(Q)./scripts/demo
@@ -201,19 +208,26 @@ uninstall:
 # A Debian package (debhelper) of the tree as it is, built in build/deb/ and
 # checked with lintian: build/deb/portguard_VERSION_ARCH.deb.
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+# DEB_NEXT=1 (tests only: tests/vm/package-check): version V+next1, built with
+# PG_LAYOUT_NEXT, a pinned layout that grew, in $(OUTPUT)/deb-next.
+DEB_OUT = $(OUTPUT)/deb$(if $(DEB_NEXT),-next)
 deb: deps
 	$(Q)missing=""; for p in debhelper lintian dpkg-dev fakeroot; do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
 			|| missing="$$missing $$p"; done; \
 	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq $$missing >/dev/null; }
-	$(Q)rm -rf $(OUTPUT)/deb && mkdir -p $(OUTPUT)/deb/portguard-$(DEB_VERSION)
-	$(Q)git ls-files -z | xargs -0 cp --parents -t $(OUTPUT)/deb/portguard-$(DEB_VERSION)
-	$(call msg,DEB,$(OUTPUT)/deb)
-	$(Q)cd $(OUTPUT)/deb/portguard-$(DEB_VERSION) && \
+	$(Q)rm -rf $(DEB_OUT) && mkdir -p $(DEB_OUT)/portguard-$(DEB_VERSION)
+	$(Q)git ls-files -z | xargs -0 cp --parents -t $(DEB_OUT)/portguard-$(DEB_VERSION)
+	$(Q)if [ -n "$(DEB_NEXT)" ]; then cd $(DEB_OUT)/portguard-$(DEB_VERSION) && \
+		sed -i '1s/)/+next1)/' debian/changelog && \
+		sed -i 's|^#define PORTGUARD_H$$|&\n#define PG_LAYOUT_NEXT 1 /* make deb DEB_NEXT=1 */|' \
+		include/portguard.h; fi
+	$(call msg,DEB,$(DEB_OUT))
+	$(Q)cd $(DEB_OUT)/portguard-$(DEB_VERSION) && \
 		dpkg-buildpackage -us -uc -b >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
-	$(Q)cd $(OUTPUT)/deb && lintian --fail-on error,warning *.changes && ls *.deb
+	$(Q)cd $(DEB_OUT) && lintian --fail-on error,warning *.changes && ls *.deb
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf build build-san build-fuzz
+	$(Q)rm -rf build build-san build-next build-fuzz

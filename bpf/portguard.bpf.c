@@ -47,9 +47,14 @@ struct {
 } allow SEC(".maps");
 
 /* Sockets that attempted or hold a watched port, by socket cookie. */
+#ifndef PG_LAYOUT_NEXT
+#define PG_SOCKS_MAX 65536
+#else
+#define PG_SOCKS_MAX 49152 /* tests only: a map an upgrade resized */
+#endif
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, PG_SOCKS_MAX);
 	__type(key, __u64);
 	__type(value, struct pg_sock);
 } socks SEC(".maps");
@@ -100,6 +105,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
+
+/* The layout of the pinned state (include/portguard.h): user space only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pg_meta);
+} meta SEC(".maps");
 
 /* [kind]: events lost, [PG_EV_KIND_MAX + kind]: events sent. */
 struct {

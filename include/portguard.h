@@ -9,6 +9,43 @@
 
 #define PG_COMM_LEN 16
 
+/*
+ * The layout of what outlives a guard: the pinned maps (types, sizes, what
+ * keys and values mean) and the records in the pinned event ring. Any change
+ * to them raises PG_LAYOUT. A guard that finds another layout pinned
+ * migrates (user/layout.c): it copies each map that changed into a new one,
+ * key by key, keeping the common prefix of the value and zero-filling the
+ * rest, swaps its programs into the pinned links, reads the old ring with
+ * the old record sizes, and re-pins. So, as a rule, value and event structs
+ * only grow at their end, and a new field's zero means what the old layout
+ * did. A change that breaks the rule (a key changes, a field changes
+ * meaning) sets PG_LAYOUT_COMPAT to the new PG_LAYOUT: older guards then
+ * refuse the state (and leave its programs enforcing) instead of misreading
+ * it. docs/design.md "Upgrades".
+ */
+#ifndef PG_LAYOUT_NEXT
+#define PG_LAYOUT 2	   /* 1: before `meta` (no layout recorded) */
+#define PG_LAYOUT_COMPAT 2 /* the oldest layout whose guard may take over this state */
+#else
+/* tests only (make build-next): a layout that grew, as an upgrade would (tests/e2e/test_upgrade.py) */
+#define PG_LAYOUT 3
+#define PG_LAYOUT_COMPAT 2
+#endif
+#define PG_LAYOUT_OLDEST 1 /* the oldest layout this guard migrates from */
+#define PG_META_MAGIC 0x50474d31U /* "PGM1" */
+
+/* The one value of the pinned `meta` map: the layout of the pinned state. */
+struct pg_meta {
+	__u32 magic;	  /* PG_META_MAGIC */
+	__u32 layout;	  /* PG_LAYOUT of the guard that wrote it */
+	__u32 compat;	  /* its PG_LAYOUT_COMPAT */
+	__u32 event_size; /* sizeof(struct pg_event) of the records in the ring */
+	__u32 exe_size;	  /* sizeof(struct pg_exe) */
+	__u32 kind_max;	  /* PG_EV_KIND_MAX: the `counters` layout */
+	__u64 written_ns; /* CLOCK_BOOTTIME of the write */
+	__u64 lost_reported; /* of the lost events in `counters`, those journaled so far */
+};
+
 /* Kinds of kernel events. Keep pg_kind_name() in user/kevent.c in step. */
 enum pg_kind {
 	PG_EV_BIND_ATTEMPT = 1, /* cgroup/bind{4,6}: requested port is watched */
@@ -33,6 +70,9 @@ struct pg_port {
 	__u32 flags;
 	__u32 owner_level;  /* depth of the owner's cgroup (root = 0) */
 	__u64 owner_cgroup; /* cgroup id of the owning service, 0 when none */
+#ifdef PG_LAYOUT_NEXT
+	__u64 next_field; /* tests only: a field an upgrade appended */
+#endif
 };
 
 /* Key of the `allow` map: who may bind a port besides its owner. */
@@ -78,6 +118,9 @@ struct pg_event {
 	__u8 verdict;	  /* bind events: PG_VERDICT_* (why the kernel let it bind) */
 	__u8 addr[16];	  /* IPv4 in the first 4 bytes, network order */
 	char comm[PG_COMM_LEN];
+#ifdef PG_LAYOUT_NEXT
+	__u64 next_field; /* tests only: a field an upgrade appended */
+#endif
 };
 
 /*

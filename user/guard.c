@@ -334,6 +334,22 @@ static struct claim *guard_other_holder(const struct claim *c, const struct pg_s
 	return NULL;
 }
 
+/* Does a bound socket of the owner itself overlap c (its own bind was in the way)? */
+static int guard_owner_holds(const struct claim *c, const struct pg_service *owner)
+{
+	int i;
+
+	for (i = 0; i < G.claims.n; i++) {
+		struct claim *o = &G.claims.v[i];
+
+		if (o != c && o->port == c->port && o->proto == c->proto && o->netns == c->netns &&
+		    o->state >= CLAIM_BOUND && guard_is_owner(owner, o->cgroup_id) &&
+		    claim_addr_overlap(c, o))
+			return 1;
+	}
+	return 0;
+}
+
 static void guard_conflict(struct claim *c, const struct pg_event *e, struct pg_service *owner,
 			   const struct claim *holder)
 {
@@ -494,8 +510,13 @@ static void guard_on_release(const struct pg_event *e)
 		return;
 	copy = *c;
 	claims_remove(&G.claims, e->cookie);
-	if (!e->child && guard_is_owner(owner, copy.cgroup_id) && copy.netns == G.host_netns)
-		guard_conflict(&copy, e, owner, guard_other_holder(&copy, owner, 0));
+	if (!e->child && guard_is_owner(owner, copy.cgroup_id) && copy.netns == G.host_netns) {
+		struct claim *other = guard_other_holder(&copy, owner, 0);
+
+		/* the service's own socket in the way (a second bind of its own): not a conflict */
+		if (other || !guard_owner_holds(&copy, owner))
+			guard_conflict(&copy, e, owner, other);
+	}
 	if (e->child) {
 		struct pg_event full = *e; /* the kernel knows no address at release */
 
@@ -620,21 +641,34 @@ static int guard_on_kevent(void *ctx, void *data, size_t size)
 	return stop;
 }
 
-/* After a batch: did the kernel lose events (even if no later event says so)? */
-static void guard_check_lost(void)
+/*
+ * After a batch: did the kernel lose events (even if no later event says
+ * so)? The count journaled is the pinned counters' growth since the last
+ * report, by this guard or an earlier one: losses while no guard ran are
+ * journaled by the next.
+ */
+static void guard_check_lost(int start)
 {
-	uint64_t total = loader_lost_total(&G.L);
+	uint64_t total = loader_lost_total(&G.L), counted, reported;
+	int grew = total > G.lost_seen;
 	json_object *ev;
 
-	if (total <= G.lost_seen && !G.need_resync)
+	if (!start && !grew && !G.need_resync)
 		return;
-	if (total > G.lost_seen) {
+	G.lost_seen = total;
+	counted = loader_lost_counted(&G.L);
+	reported = loader_lost_reported(&G.L);
+	if (counted > reported) {
 		ev = events_new("events_lost", events_now_us(), NULL);
-		json_object_object_add(ev, "count", json_object_new_int64(total - G.lost_seen));
+		json_object_object_add(ev, "count", json_object_new_int64(counted - reported));
 		json_object_object_add(ev, "detail", json_object_new_string(
-			"the kernel ring buffer was full; the claim table was re-synced"));
-		G.lost_seen = total;
+			start ? "the kernel ring buffer was full while no guard read it; the claim "
+				"table was re-synced"
+			      : "the kernel ring buffer was full; the claim table was re-synced"));
+		loader_set_lost_reported(&G.L, counted);
 		guard_emit_json(ev);
+	} else if (!grew && !G.need_resync) {
+		return;
 	}
 	G.need_resync = 0;
 	guard_resync("events lost");
@@ -654,8 +688,21 @@ static void guard_ring_ready(struct pg_watch *w, uint32_t events)
 	G.batch_left = GUARD_RING_BATCH;
 	loader_consume(&G.L);
 	G.batch_left = 0;
-	guard_check_lost();
+	guard_check_lost(0);
 	guard_notify_status();
+}
+
+/*
+ * At start-up, before the loop runs: one batch. The rest of a backlog (a
+ * full ring is 8 MiB, some 75,000 events), or a storm that goes on, is the
+ * loop's, batch by batch, with the control socket answering between.
+ */
+static void guard_consume_backlog(void)
+{
+	G.batch_left = GUARD_RING_BATCH;
+	loader_consume(&G.L);
+	G.batch_left = 0;
+	guard_check_lost(1);
 }
 
 /* ---- reclaim ---- */
@@ -868,6 +915,7 @@ json_object *guard_status_json(void)
 	json_object_object_add(g, "uptime_s", json_object_new_int64((now_ms() - G.start_ms) / 1000));
 	json_object_object_add(g, "events", json_object_new_int64(G.events_seen));
 	json_object_object_add(g, "lost", json_object_new_int64(nlost));
+	json_object_object_add(g, "layout", json_object_new_int(PG_LAYOUT));
 	json_object_object_add(g, "config", json_object_new_string(G.cfg->path));
 	json_object_object_add(g, "cgroup", json_object_new_string(supervise_instance_cgroup()));
 	json_object_object_add(st, "guard", g);
@@ -1356,6 +1404,33 @@ static int guard_lock(const struct pg_config *cfg)
 	return 0;
 }
 
+/* The pinned state was of another layout: what was migrated, journaled. */
+static void guard_layout_migrated(const struct layout *Y)
+{
+	json_object *ev = events_new("layout_migrated", events_now_us(), NULL);
+	char buf[256];
+
+	log_info("%s: %llu entries copied, %llu did not fit; %llu old ring records read, "
+		 "%llu of no known size", layout_summary(Y, buf, sizeof(buf)),
+		 (unsigned long long)Y->copied, (unsigned long long)Y->dropped,
+		 (unsigned long long)Y->ring_read, (unsigned long long)Y->ring_bad);
+	json_object_object_add(ev, "from", json_object_new_int(Y->old.layout));
+	json_object_object_add(ev, "to", json_object_new_int(PG_LAYOUT));
+	json_object_object_add(ev, "detail", json_object_new_string(buf));
+	json_object_object_add(ev, "copied", json_object_new_int64(Y->copied));
+	json_object_object_add(ev, "dropped", json_object_new_int64(Y->dropped));
+	json_object_object_add(ev, "ring_read", json_object_new_int64(Y->ring_read));
+	guard_emit_json(ev);
+	if (Y->ring_bad || Y->dropped) {
+		ev = events_new("events_lost", events_now_us(), NULL);
+		json_object_object_add(ev, "count", json_object_new_int64(Y->ring_bad + Y->dropped));
+		json_object_object_add(ev, "detail", json_object_new_string(
+			"the migration of the pinned state could not carry everything over; "
+			"the claim table was re-synced"));
+		guard_emit_json(ev);
+	}
+}
+
 int guard_run(struct pg_config *cfg, int ready_fd)
 {
 	char why[512], path[4096];
@@ -1408,11 +1483,19 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	if (G.L.reused)
 		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "
 			 "no gap; reading what happened meanwhile");
-	loader_consume(&G.L); /* the backlog while no guard ran, journaled in order */
 	if (cfg->mode == PG_MODE_ENFORCE)
 		sysctl_reserve_ports(cfg);
-	/* Attached first, then seeded: nothing falls between the two. */
+	/*
+	 * Attached first, then seeded: nothing falls between the two. Then what
+	 * happened while no guard ran, journaled in order and read against the
+	 * sockets that are there (an owner's failed bind is judged by who holds
+	 * the port now; claims are by socket cookie, so an event older than the
+	 * table updates or removes only its own socket's claim).
+	 */
 	guard_resync("start");
+	guard_consume_backlog();
+	if (G.L.Y.migrated)
+		guard_layout_migrated(&G.L.Y);
 	for (i = 0; i < supervise_count(); i++) {
 		struct pg_service *s = supervise_get(i);
 		struct claim probe = { .port = s->conf->port, .netns = G.host_netns,
@@ -1438,7 +1521,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	log_info("guarding %s: %s mode, config %s, control %s, journal %s", cfg->name,
 		 cfg->mode == PG_MODE_OBSERVE ? "observe" : "enforce", cfg->path, cfg->control, path);
 	supervise_start_all();
-	loader_consume(&G.L);
+	guard_consume_backlog();
 	for (i = 0; i < supervise_count(); i++) /* ports held by strangers at start-up */
 		guard_maybe_reclaim(supervise_get(i));
 	if (ready_fd >= 0) { /* run --daemon: the parent may go */

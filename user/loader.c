@@ -80,28 +80,6 @@ static const struct {
 	{ "pg_exit", 0 },
 };
 
-static const char *const loader_pinned_maps[] = { "ports", "allow",  "socks",   "procs",
-						  "autobind", "events", "counters" };
-
-/* A pinned ring buffer of another size cannot be reused: drop its pin. */
-static void loader_check_ring(struct loader *L, uint32_t bytes)
-{
-	struct bpf_map_info info = { 0 };
-	__u32 ilen = sizeof(info);
-	char path[PATH_MAX];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/events", L->pin_dir);
-	fd = bpf_obj_get(path);
-	if (fd < 0)
-		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 && info.max_entries != bytes) {
-		log_warnx("ring_buffer_kb changed: a new ring buffer replaces the pinned one");
-		unlink(path);
-	}
-	close(fd);
-}
-
 static int loader_attach(struct loader *L, struct bpf_program *p, int cgroup, char *why,
 			 size_t len)
 {
@@ -143,12 +121,13 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		loader_event_fn fn, void *ctx, char *why, size_t len)
 {
 	struct portguard_bpf *skel;
-	char path[PATH_MAX];
 	size_t i;
 	int err;
 
 	memset(L, 0, sizeof(*L));
 	L->cg_fd = -1;
+	for (i = 0; i < LAYOUT_MAPS; i++)
+		L->Y.old_fd[i] = -1;
 	libbpf_set_print(loader_libbpf_print);
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, len, "no kernel BTF (/sys/kernel/btf/vmlinux): portguard needs Linux "
@@ -196,15 +175,8 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 			snprintf(why, len, "cannot make %s: %s", L->pin_dir, strerror(-err));
 			return err;
 		}
-		loader_check_ring(L, ring_kb * 1024);
-		for (i = 0; i < sizeof(loader_pinned_maps) / sizeof(loader_pinned_maps[0]); i++) {
-			struct bpf_map *m = bpf_object__find_map_by_name(skel->obj,
-									  loader_pinned_maps[i]);
-
-			snprintf(path, sizeof(path), "%s/%s", L->pin_dir, loader_pinned_maps[i]);
-			if (m && bpf_map__set_pin_path(m, path))
-				return -EINVAL;
-		}
+		if ((err = layout_plan(&L->Y, L->pin_dir, skel->obj, why, len)))
+			return err;
 	}
 	err = portguard_bpf__load(skel);
 	if (err) {
@@ -214,6 +186,11 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		else
 			snprintf(why, len, "cannot load the BPF programs: %s (run with -v -v "
 				 "for the verifier log)", strerror(-err));
+		return err;
+	}
+	/* maps of another layout: copied before any program of ours runs */
+	if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 0))) {
+		snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
 		return err;
 	}
 	/* before any attach: the bind hooks deny only in this namespace */
@@ -233,6 +210,17 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		if (!p || (err = loader_attach(L, p, loader_progs[i].cgroup, why, len)))
 			return p ? err : -ENOENT;
 	}
+	if (geteuid() == 0) {
+		/* what the old programs added while the links were swapped, then the pins */
+		if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 1))) {
+			snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
+			return err;
+		}
+		if ((err = layout_commit(&L->Y, skel->obj, why, len)))
+			return err;
+	}
+	L->fn = fn;
+	L->ctx = ctx;
 	L->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), fn, ctx, NULL);
 	if (!L->rb) {
 		err = -errno;
@@ -395,6 +383,40 @@ uint64_t loader_lost_total(struct loader *L)
 				       : 0;
 }
 
+uint64_t loader_lost_counted(struct loader *L)
+{
+	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX], n = 0;
+	int i;
+
+	if (loader_counters(L, lost, sent) < 0)
+		return 0;
+	for (i = 0; i < PG_EV_KIND_MAX; i++)
+		n += lost[i];
+	return n;
+}
+
+uint64_t loader_lost_reported(struct loader *L)
+{
+	struct pg_meta m;
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(L->skel->maps.meta), &key, &m) < 0)
+		return 0;
+	return m.lost_reported;
+}
+
+void loader_set_lost_reported(struct loader *L, uint64_t n)
+{
+	int fd = bpf_map__fd(L->skel->maps.meta);
+	struct pg_meta m;
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(fd, &key, &m) == 0 && m.magic == PG_META_MAGIC) {
+		m.lost_reported = n;
+		bpf_map_update_elem(fd, &key, &m, BPF_ANY);
+	}
+}
+
 int loader_socket_tracked(struct loader *L, uint64_t cookie)
 {
 	struct pg_sock v;
@@ -410,6 +432,10 @@ int loader_ring_fd(struct loader *L)
 
 int loader_consume(struct loader *L)
 {
+	/* a replaced ring first, all of it (no one writes to it any more): its records
+	 * are older; this ring's are the next call's */
+	if (layout_drain(&L->Y, L->fn, L->ctx) > 0)
+		return 0;
 	return ring_buffer__consume(L->rb);
 }
 
@@ -449,8 +475,11 @@ void loader_close(struct loader *L)
 		bpf_link__destroy(L->links[i]); /* pinned: they stay attached */
 	ring_buffer__free(L->rb);
 	portguard_bpf__destroy(L->skel);
+	layout_close(&L->Y);
 	if (L->cg_fd >= 0)
 		close(L->cg_fd);
 	memset(L, 0, sizeof(*L));
 	L->cg_fd = -1;
+	for (i = 0; i < LAYOUT_MAPS; i++)
+		L->Y.old_fd[i] = -1;
 }

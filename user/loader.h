@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "layout.h"
 #include "portguard.h"
 
 struct pg_config;
@@ -25,6 +26,9 @@ struct loader {
 	int reused;		    /* pinned maps and links of an earlier guard were reused */
 	unsigned have;		    /* what the kernel offers: 1 << enum probe_feature */
 	uint64_t host_netns;	    /* cookie of the guard's network namespace */
+	struct layout Y;	    /* what was pinned, and what of it was migrated */
+	loader_event_fn fn;
+	void *ctx;
 };
 
 /*
@@ -33,7 +37,9 @@ struct loader {
  * Maps and links are pinned in <bpffs>/portguard/<name>/ (bpffs is mounted
  * there first if it is not): when the guard exits or dies, the programs stay
  * attached and enforcement stays on; the next loader_open reuses the pinned
- * maps and swaps its programs into the pinned cgroup links (no gap).
+ * maps and swaps its programs into the pinned cgroup links (no gap). Pinned
+ * state of another layout (PG_LAYOUT) is migrated (layout.h) or, when this
+ * guard cannot read it, refused with -EPROTO and left enforcing.
  * On failure returns -errno after writing one line saying what is missing
  * and what would fix it into why[len].
  */
@@ -60,13 +66,22 @@ int loader_watch_pid(struct loader *L, uint32_t pid);
  * a socket we make (for kernels without SO_NETNS_COOKIE, Linux < 5.14); 0 on failure.
  */
 uint64_t loader_netns_cookie(struct loader *L);
-/* Events lost in the kernel so far (the mmapped counter). */
+/* Events lost in the kernel by these programs so far (the mmapped counter). */
 uint64_t loader_lost_total(struct loader *L);
+/*
+ * Events lost in the kernel since the pins were made (the `counters`, which
+ * every guard and migration keeps), and how many of them were journaled
+ * (kept in `meta`, so a loss while no guard ran is journaled by the next).
+ */
+uint64_t loader_lost_counted(struct loader *L);
+uint64_t loader_lost_reported(struct loader *L);
+void loader_set_lost_reported(struct loader *L, uint64_t n);
 /* Does the kernel still track this socket (its release will be reported)? */
 int loader_socket_tracked(struct loader *L, uint64_t cookie);
 /* The ring buffer's epoll-able fd. */
 int loader_ring_fd(struct loader *L);
-/* Consume what is in the ring buffer (calls fn per event). */
+/* Consume what is in the ring buffer (calls fn per event); the first call
+ * reads an old ring that a migration replaced first, all of it. */
 int loader_consume(struct loader *L);
 /* Per-kind counters summed over CPUs. */
 int loader_counters(struct loader *L, uint64_t lost[PG_EV_KIND_MAX], uint64_t sent[PG_EV_KIND_MAX]);

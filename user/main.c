@@ -36,6 +36,7 @@
 #define EX_DEGRADED 1
 #define EX_USAGE 2
 #define EX_NOGUARD 3
+#define EX_PINNED 4 /* run: the pinned state is of a layout this guard cannot take over */
 
 struct opts {
 	const char *config;
@@ -171,7 +172,8 @@ static int cmd_run(struct opts *o, int argc, char **argv)
 			unlink(path);
 		}
 	}
-	return err ? 1 : 0;
+	/* EX_PINNED: not retried by the unit (RestartPreventExitStatus) */
+	return err == -EPROTO ? EX_PINNED : err ? 1 : 0;
 }
 
 static int cmd_check(struct opts *o, int argc, char **argv)

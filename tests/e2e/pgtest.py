@@ -121,8 +121,11 @@ class Guard:
         self.err = open(self.stderr_path, "a")
         self.proc = subprocess.Popen([*prefix, PORTGUARD, "run", "-c", self.conf], stdout=self.err,
                                      stderr=self.err, start_new_session=True)
-        wait_for(lambda: self.proc.poll() is not None or
-                 self.cli("status", "--json").returncode != 3, 20, "the guard to answer")
+        try:
+            wait_for(lambda: self.proc.poll() is not None or
+                     self.cli("status", "--json").returncode != 3, 20, "the guard to answer")
+        except AssertionError as e:
+            raise AssertionError("%s; its stderr:\n%s" % (e, self.stderr()[-4000:]))
         if self.proc.poll() is not None:
             raise AssertionError("guard exited %d:\n%s" % (self.proc.returncode,
                                                             self.stderr()))
@@ -148,6 +151,8 @@ class Guard:
         try:
             with open(path) as f:
                 for line in f:
+                    if not line.endswith("\n"):
+                        break  # being written: the guard writes whole lines
                     ev = json.loads(line)
                     if type_ is None or ev["type"] == type_:
                         out.append(ev)

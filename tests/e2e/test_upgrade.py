@@ -1,0 +1,181 @@
+"""Upgrades keep enforcement (issue 10): a guard of another pinned layout
+(PG_LAYOUT; $PORTGUARD_NEXT is a build whose maps and event records grew,
+`make LAYOUT_NEXT=1`) takes over the pins of a guard that was killed, under a
+steady load of owner and rogue binds: no owner bind is denied, no rogue bind
+is let through, the old ring's backlog is read with the old record sizes,
+the services keep their pids; the same back down (a downgrade); and state of
+a layout a guard cannot read is refused with exit 4 and left enforcing."""
+import errno
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import unittest
+
+import pgtest
+from pgtest import BASE, PORTGUARD, GuardTest, wait_for
+
+NEXT = os.environ.get("PORTGUARD_NEXT") or os.path.abspath("build-next/portguard")
+WEB = BASE + 0
+PG_EV_BIND_DENIED, PG_EV_KIND_MAX = 9, 10
+FREE = BASE + 5  # guarded, owned by nobody: every bind from anyone is a rogue's
+
+# Binds in a loop until SIGTERM, then prints {"ok": n, "<errno>": n, ...}.
+# The first line out is "ready" once it is where it should bind from.
+LOOP = ("import json, os, signal, socket, sys\n"
+        "port = int(sys.argv[1]); counts = {}; stop = []\n"
+        "signal.signal(signal.SIGTERM, lambda *a: stop.append(1))\n"
+        "sys.stdin.readline()\n"  # the test moved us into our cgroup
+        "print('ready', flush=True)\n"
+        "n = 0\n"
+        "while not stop or n < 200:\n"
+        "    n += 1\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+        "    try:\n        s.bind(('127.0.0.1', port)); k = 'ok'\n"
+        "    except OSError as e:\n        k = str(e.errno)\n"
+        "    s.close(); counts[k] = counts.get(k, 0) + 1\n"
+        "print(json.dumps(counts), flush=True)\n")
+
+
+def meta(g):
+    path = os.path.join(g.bpffs, "portguard", g.name, "meta")
+    r = subprocess.run(["bpftool", "map", "dump", "pinned", path, "-j"], capture_output=True,
+                       text=True, check=True)
+    return json.loads(r.stdout)[0]["formatted"]["value"]
+
+
+def kernel_denied(g):
+    """Denials the kernel queued or lost, from the pinned counters ([kind] lost,
+    [KIND_MAX + kind] sent; kept across guards and migrations)."""
+    path = os.path.join(g.bpffs, "portguard", g.name, "counters")
+    n = 0
+    for key in (PG_EV_BIND_DENIED, PG_EV_KIND_MAX + PG_EV_BIND_DENIED):
+        r = subprocess.run(["bpftool", "map", "lookup", "pinned", path, "key",
+                            *[str(b) for b in struct.pack("<I", key)], "-j"],
+                           capture_output=True, text=True, check=True)
+        n += sum(c["value"] for c in json.loads(r.stdout)["formatted"]["values"])
+    return n
+
+
+@unittest.skipUnless(os.access(NEXT, os.X_OK), "no LAYOUT_NEXT build (make test builds it)")
+class UpgradeTest(GuardTest):
+    def enforce_guard(self):
+        g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
+                       "port = %d\nhealth = /health\nstop_timeout = 1s\n" % (WEB, WEB),
+                       guard_extra="journal_max = 256M\n")
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        return g
+
+    @staticmethod
+    def run_as(g, binary):
+        saved = pgtest.PORTGUARD
+        pgtest.PORTGUARD = binary  # Guard.start runs pgtest.PORTGUARD
+        try:
+            g.start()
+        finally:
+            pgtest.PORTGUARD = saved
+
+    def loop(self, port, cgroup=None):
+        p = self.popen(sys.executable, "-c", LOOP, str(port), stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE, text=True)
+        if cgroup:
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(p.pid))
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        self.assertEqual(p.stdout.readline().strip(), "ready")
+        return p
+
+    @staticmethod
+    def finish(p):
+        p.send_signal(signal.SIGTERM)
+        out = p.communicate(timeout=30)[0]
+        return json.loads(out.strip().splitlines()[-1])
+
+    def test_upgrade_and_downgrade_under_load_keep_enforcement_and_the_backlog(self):
+        g = self.enforce_guard()
+        self.run_as(g, PORTGUARD)
+        self.assertEqual(meta(g)["layout"], 2)
+        web = g.service("web")
+        owner = self.loop(WEB, os.path.join(g.cgroup_dir(), "web"))  # EADDRINUSE: ours, let by
+        rogue = self.loop(FREE)                                      # EPERM, every one
+        wait_for(lambda: g.events("bind_denied"), 20, "the rogue's first denials")
+        seen = len(g.events("layout_migrated"))
+        for binary, frm, to in ((NEXT, 2, 3), (PORTGUARD, 3, 2)):
+            g.kill9()  # a crash, or systemd stopping the old guard for the new one
+            before = sum(e.get("count", 1) for e in g.events("bind_denied"))
+            # the rogue is denied meanwhile: the old ring fills with old-sized records
+            self.run_as(g, binary)
+            self.assertIn("layout %d -> %d:" % (frm, to), g.stderr())
+            mig = g.events("layout_migrated")[seen:]
+            seen += len(mig)
+            self.assertEqual([(e["from"], e["to"]) for e in mig], [(frm, to)])
+            self.assertGreater(mig[0]["ring_read"], 0, "the old ring's backlog was not read")
+            self.assertEqual(meta(g)["layout"], to)
+            wait_for(lambda: sum(e.get("count", 1) for e in g.events("bind_denied")) > before,
+                     20, "denials journaled by the new guard")
+            s = g.service("web")
+            self.assertEqual((s["state"], s["pid"]), ("RUNNING", web["pid"]))
+            self.assertEqual(g.status()["guard"].get("layout"), to)
+        o, r = self.finish(owner), self.finish(rogue)
+        self.assertNotIn(str(errno.EPERM), o, "an owner bind was denied: %r" % o)
+        self.assertGreater(o.get(str(errno.EADDRINUSE), 0), 0, o)
+        self.assertEqual(list(r), [str(errno.EPERM)], "a rogue bind was not denied: %r" % r)
+        # the kernel's count of denials survived both migrations, exactly
+        self.assertEqual(kernel_denied(g), r[str(errno.EPERM)])
+        g.cli("shutdown", check=0)  # closes the coalescing windows into the journal
+        g.proc.wait(30)
+        # What the journal holds: never more than happened, and what the old rings held
+        # was read as what it was (a kill -9 loses only its open coalescing window).
+        denied = [e for e in g.events("bind_denied") if e.get("port") == FREE]
+        self.assertLessEqual(sum(e.get("count", 1) for e in denied), r[str(errno.EPERM)])
+        self.assertEqual({(e["pid"], e["comm"], e["uid"], e["addr"]) for e in denied},
+                         {(rogue.pid, "python3", 0, "127.0.0.1")})
+
+    def test_state_of_a_layout_it_cannot_read_is_refused_and_left_enforcing(self):
+        g = self.enforce_guard()
+        self.run_as(g, PORTGUARD)
+        g.kill9()
+        path = os.path.join(g.bpffs, "portguard", g.name, "meta")
+        m = meta(g)
+        forged = struct.pack("<6IQQ", m["magic"], 99, 99, m["event_size"], m["exe_size"],
+                             m["kind_max"], 0, 0)
+        subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "0", "0", "0", "0",
+                        "value", *[str(b) for b in forged]], check=True)
+        for binary in (PORTGUARD, NEXT):
+            r = subprocess.run([binary, "run", "-c", g.conf], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            lines = [l for l in r.stderr.splitlines() if "newer portguard" in l]
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn("stay attached and enforcing", lines[0])
+        rogue = self.loop(FREE)
+        self.assertEqual(self.finish(rogue).keys(), {str(errno.EPERM)})
+        self.assertEqual(meta(g)["layout"], 99)  # nothing of it was touched
+        # put it back for the cleanup's shutdown
+        good = struct.pack("<6IQQ", m["magic"], 2, 2, m["event_size"], m["exe_size"],
+                           m["kind_max"], 0, 0)
+        subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "0", "0", "0", "0",
+                        "value", *[str(b) for b in good]], check=True)
+
+    def test_a_new_ring_size_reads_the_old_rings_backlog(self):
+        g = self.enforce_guard()
+        self.run_as(g, PORTGUARD)
+        g.kill9()
+        rogue = self.loop(FREE)  # denied while no guard runs: queued in the old ring
+        n = self.finish(rogue)[str(errno.EPERM)]
+        with open(g.conf) as f:
+            text = f.read()
+        with open(g.conf, "w") as f:
+            f.write(text.replace("[guard]\n", "[guard]\nring_buffer_kb = 64\n", 1))
+        self.run_as(g, PORTGUARD)
+        self.assertIn("layout 2 -> 2: events migrated", g.stderr())
+        mig = g.events("layout_migrated")
+        self.assertEqual(len(mig), 1)
+        self.assertEqual(mig[0]["ring_read"] + sum(e["count"] for e in g.events("events_lost")),
+                         n)  # every denial while no guard ran, read or counted
