@@ -665,10 +665,13 @@ static void guard_check_lost(int start)
 			start ? "the kernel ring buffer was full while no guard read it; the claim "
 				"table was re-synced"
 			      : "the kernel ring buffer was full; the claim table was re-synced"));
+		guard_emit_json(ev); /* then the record: a crash between journals it twice, never not */
 		loader_set_lost_reported(&G.L, counted);
-		guard_emit_json(ev);
-	} else if (!grew && !G.need_resync) {
-		return;
+	} else {
+		if (counted < reported) /* counters that started over (a kind went) */
+			loader_set_lost_reported(&G.L, counted);
+		if (!grew && !G.need_resync)
+			return;
 	}
 	G.need_resync = 0;
 	guard_resync("events lost");
@@ -699,10 +702,16 @@ static void guard_ring_ready(struct pg_watch *w, uint32_t events)
  */
 static void guard_consume_backlog(void)
 {
+	uint64_t seen = G.events_seen;
+
 	G.batch_left = GUARD_RING_BATCH;
 	loader_consume(&G.L);
 	G.batch_left = 0;
 	guard_check_lost(1);
+	/* read after the seed, an old bind can add a claim whose release is still
+	 * to come: the table is made true again before anything acts on it */
+	if (G.events_seen != seen)
+		guard_resync("backlog");
 }
 
 /* ---- reclaim ---- */

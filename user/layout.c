@@ -52,32 +52,44 @@ static int layout_read_meta(struct layout *Y, char *why, size_t len)
 
 	layout_path(Y, path, sizeof(path), "", "meta");
 	fd = bpf_obj_get(path);
+	if (fd < 0 && errno != ENOENT) {
+		snprintf(why, len, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
 	if (fd >= 0) {
 		struct bpf_map_info info = { 0 };
 		__u32 ilen = sizeof(info);
 		char buf[4096]; /* a later layout's struct pg_meta may be larger: its prefix */
+		const char *bad = NULL;
 		int err = 0;
 
 		if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0)
 			err = -errno;
-		else if (info.value_size > sizeof(buf) || info.value_size < 2 * sizeof(__u32) ||
-			 info.key_size != sizeof(key))
-			err = -EINVAL;
+		/* a plain array of one value that fits buf, or not ours (a per-CPU
+		 * map would write a value per CPU into buf) */
+		else if (info.type != BPF_MAP_TYPE_ARRAY || info.max_entries < 1 ||
+			 info.key_size != sizeof(key) || info.value_size > sizeof(buf) ||
+			 info.value_size < 2 * sizeof(__u32))
+			bad = "not an array of one struct pg_meta";
 		else if (bpf_map_lookup_elem(fd, &key, buf) < 0)
 			err = -errno;
 		else
 			layout_convert(&Y->old, sizeof(Y->old), buf, info.value_size);
 		close(fd);
-		if (!err && Y->old.magic == PG_META_MAGIC) {
-			Y->found = 1;
+		if (err) {
+			snprintf(why, len, "cannot read %s: %s", path, strerror(-err));
+			return err;
+		}
+		if (!bad && Y->old.magic == PG_META_MAGIC) {
+			Y->found = Y->had_meta = 1;
 			return 0;
 		}
 		/* all zeros: made by a load whose guard died before it wrote it */
-		if (!err && !Y->old.magic && !Y->old.layout)
+		if (!bad && !Y->old.magic && !Y->old.layout)
 			goto unwritten;
 		snprintf(why, len, "%s is not portguard's layout record (%s): the pinned "
 			 "programs stay attached; 'portguard shutdown' removes them", path,
-			 err ? strerror(-err) : "bad magic");
+			 bad ? bad : "bad magic");
 		return -EPROTO;
 	}
 unwritten:
@@ -107,9 +119,7 @@ static int layout_fits(const struct layout *Y, int i, int fd, const struct bpf_m
 	if (i == M_EVENTS) /* the records in it must be ours */
 		return Y->old.event_size == sizeof(struct pg_event) &&
 		       Y->old.exe_size == sizeof(struct pg_exe);
-	if (i == M_COUNTERS)
-		return Y->old.kind_max == PG_EV_KIND_MAX;
-	return 1;
+	return 1; /* counters: max_entries is 2 * kind_max, it says its own layout */
 }
 
 int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, char *why,
@@ -149,9 +159,17 @@ int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, c
 			struct bpf_map_info info = { 0 };
 			__u32 ilen = sizeof(info);
 
-			/* a key of another size has no generic migration */
-			if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0 &&
-			    info.key_size != bpf_map__key_size(m)) {
+			/* a key of another size or a map of another type has no generic
+			 * migration (a per-CPU value is not a value) */
+			if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0 ||
+			    info.type != bpf_map__type(m)) {
+				snprintf(why, len, "%s: the pinned map is of another type than this "
+					 "portguard's, and no conversion is known: the pinned "
+					 "programs stay attached and enforcing", path);
+				close(fd);
+				return -EPROTO;
+			}
+			if (info.key_size != bpf_map__key_size(m)) {
 				snprintf(why, len, "%s: the pinned map's key is %u bytes, this "
 					 "portguard's %u, and no conversion is known: the pinned "
 					 "programs stay attached and enforcing", path, info.key_size,
@@ -189,8 +207,13 @@ static int layout_copy_map(struct layout *Y, int i, struct bpf_map *m, int pass)
 		return -errno;
 	if (info.key_size > sizeof(key) || info.key_size != bpf_map__key_size(m))
 		return -EINVAL;
-	if (pass && array)
-		return 0; /* an array has every key: pass 1 would add what pass 0 copied */
+	/*
+	 * counters: pass 1 only, added to what the new programs counted since
+	 * their attach (the old programs count until their last swap). Other
+	 * arrays: pass 0 only (an array has every key).
+	 */
+	if (i == M_COUNTERS ? !pass : pass && array)
+		return 0;
 	if (percpu && (ncpu = libbpf_num_possible_cpus()) <= 0)
 		return ncpu;
 	ovs = info.value_size;
@@ -209,15 +232,22 @@ static int layout_copy_map(struct layout *Y, int i, struct bpf_map *m, int pass)
 		prev = key;
 		if (bpf_map_lookup_elem(ofd, key, ov) < 0)
 			continue; /* gone meanwhile (LRU) */
-		for (cpu = 0; cpu < ncpu; cpu++)
-			layout_convert(nv + cpu * nstride, nstride, ov + cpu * ostride, ostride);
-		if (i == M_COUNTERS) { /* [kind] lost, [kind_max + kind] sent */
-			__u32 k = *(__u32 *)key, ok = Y->old.kind_max;
+		for (cpu = 0; cpu < ncpu; cpu++) {
+			memset(nv + cpu * nstride, 0, nstride);
+			layout_convert(nv + cpu * nstride, nvs, ov + cpu * ostride, ovs);
+		}
+		if (i == M_COUNTERS) { /* [kind] lost, [kind_max + kind] sent; __u64 per CPU */
+			__u32 k = *(__u32 *)key, ok = info.max_entries / 2;
 
 			if (k < ok ? k >= PG_EV_KIND_MAX : k - ok >= PG_EV_KIND_MAX)
 				continue; /* a kind this guard does not have */
 			k = k < ok ? k : k - ok + PG_EV_KIND_MAX;
 			memcpy(nkey, &k, sizeof(k));
+			if (nvs == 8 && ovs == 8 && bpf_map_lookup_elem(nfd, nkey, ov) == 0) {
+				/* ov (converted already) now holds the new counts: add them in */
+				for (cpu = 0; cpu < ncpu; cpu++)
+					*(__u64 *)(nv + cpu * nstride) += *(__u64 *)(ov + cpu * ostride);
+			}
 		}
 		if (bpf_map_update_elem(nfd, nkey, nv, array ? BPF_ANY : BPF_NOEXIST) == 0)
 			Y->copied++;
@@ -254,25 +284,62 @@ static int layout_repin(struct layout *Y, struct bpf_map *m, const char *name, c
 	layout_path(Y, tmp, sizeof(tmp), "new_", name); /* bpffs names have no '.' */
 	unlink(tmp);
 	if (bpf_obj_pin(bpf_map__fd(m), tmp) < 0 || rename(tmp, path) < 0) {
-		snprintf(why, len, "cannot pin the migrated map %s: %s", path, strerror(errno));
+		int err = -errno;
+
+		snprintf(why, len, "cannot pin the migrated map %s: %s", path, strerror(-err));
 		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+/* Lost events the pinned counters hold ([kind] of [0, kind_max)). */
+static uint64_t layout_lost(struct bpf_object *obj)
+{
+	int fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "counters"));
+	int ncpu = libbpf_num_possible_cpus(), cpu;
+	uint64_t n = 0;
+	__u64 *v;
+	__u32 k;
+
+	if (ncpu <= 0 || !(v = calloc(ncpu, sizeof(*v))))
+		return 0;
+	for (k = 0; k < PG_EV_KIND_MAX; k++)
+		if (bpf_map_lookup_elem(fd, &k, v) == 0)
+			for (cpu = 0; cpu < ncpu; cpu++)
+				n += v[cpu];
+	free(v);
+	return n;
+}
+
+int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_t len)
+{
+	struct bpf_map *meta = bpf_object__find_map_by_name(obj, "meta");
+	struct pg_meta v = { .magic = PG_META_MAGIC, .layout = PG_LAYOUT,
+			     .compat = PG_LAYOUT_COMPAT, .event_size = sizeof(struct pg_event),
+			     .exe_size = sizeof(struct pg_exe), .kind_max = PG_EV_KIND_MAX };
+	struct timespec ts;
+	__u32 key = 0;
+
+	/* the losses already journaled; with no record of it (layout 1, a fresh
+	 * start), all that is counted now: never journaled twice */
+	v.lost_reported = Y->had_meta ? Y->old.lost_reported : layout_lost(obj);
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	v.written_ns = (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	if (bpf_map_update_elem(bpf_map__fd(meta), &key, &v, BPF_ANY) < 0) {
+		snprintf(why, len, "cannot write the layout record: %s", strerror(errno));
 		return -errno;
 	}
+	Y->old.lost_reported = v.lost_reported;
+	Y->had_meta = 1;
 	return 0;
 }
 
 int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t len)
 {
-	struct bpf_map *meta = bpf_object__find_map_by_name(obj, "meta");
-	struct pg_meta v = { .magic = PG_META_MAGIC, .layout = PG_LAYOUT,
-			     .compat = PG_LAYOUT_COMPAT, .event_size = sizeof(struct pg_event),
-			     .exe_size = sizeof(struct pg_exe), .kind_max = PG_EV_KIND_MAX,
-			     .lost_reported = Y->old.lost_reported };
-	struct timespec ts;
-	__u32 key = 0;
 	int i, err;
 
-	/* meta last, the ring just before it: see layout_drain on a crash between */
+	/* meta last, the ring just before it: see layout_ring_cb on a crash between */
 	for (i = 0; i < M_META; i++) {
 		int j = i < M_EVENTS ? i : i == M_EVENTS ? M_COUNTERS : M_EVENTS;
 
@@ -281,14 +348,16 @@ int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t le
 					layout_names[j], why, len)))
 			return err;
 	}
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	v.written_ns = (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-	if (bpf_map_update_elem(bpf_map__fd(meta), &key, &v, BPF_ANY) < 0) {
-		snprintf(why, len, "cannot write the layout record: %s", strerror(errno));
-		return -errno;
-	}
-	if (Y->old_fd[M_META] >= 0 && (err = layout_repin(Y, meta, "meta", why, len)))
+	if ((err = layout_write_meta(Y, obj, why, len)))
 		return err;
+	if (Y->old_fd[M_META] >= 0 &&
+	    (err = layout_repin(Y, bpf_object__find_map_by_name(obj, "meta"), "meta", why, len)))
+		return err;
+	for (i = 0; i < LAYOUT_MAPS; i++) /* copied: only the old ring is still to be read */
+		if (i != M_EVENTS && Y->old_fd[i] >= 0) {
+			close(Y->old_fd[i]);
+			Y->old_fd[i] = -1;
+		}
 	return 0;
 }
 
@@ -320,6 +389,7 @@ static int layout_ring_cb(void *ctx, void *data, size_t size)
 	}
 	Y->ring_read++;
 	layout_convert(&out.ev, sizeof(out.ev), data, es);
+	out.ev.lost_total = 0; /* the old programs' own count: losses are in `counters` */
 	if (size == es) {
 		r->fn(r->ctx, &out.ev, sizeof(out.ev));
 		return 0;

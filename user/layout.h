@@ -29,6 +29,7 @@ struct bpf_object;
 struct layout {
 	char dir[4096 - 256];	  /* the pin directory */
 	int found;		  /* an earlier guard's pins are there */
+	int had_meta;		  /* ... with a layout record (not layout 1) */
 	unsigned migrated;	  /* 1 << i: pinned map i is replaced (a copy) */
 	struct pg_meta old;	  /* the pinned layout (layout 1 when there was no meta) */
 	int old_fd[LAYOUT_MAPS];  /* a pinned map that is not reused: migrated from */
@@ -43,6 +44,8 @@ int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, c
 		size_t len);
 int layout_copy(struct layout *Y, struct bpf_object *obj, int pass);
 int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t len);
+/* Write `meta` (layout_commit does; a fresh start does it right after the load). */
+int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_t len);
 /*
  * Hand every record of the old ring to fn, converted to this guard's struct
  * pg_event (and pg_event_exe); then close it. Returns the records read.

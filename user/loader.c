@@ -193,6 +193,9 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
 		return err;
 	}
+	/* fresh pins: their layout on record at once, before anything can fail */
+	if (!L->Y.found && (err = layout_write_meta(&L->Y, skel->obj, why, len)))
+		return err;
 	/* before any attach: the bind hooks deny only in this namespace */
 	L->host_netns = report_netns_cookie();
 	if (!L->host_netns) /* before Linux 5.14: a BPF program tells */
@@ -210,15 +213,14 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 		if (!p || (err = loader_attach(L, p, loader_progs[i].cgroup, why, len)))
 			return p ? err : -ENOENT;
 	}
-	if (geteuid() == 0) {
-		/* what the old programs added while the links were swapped, then the pins */
-		if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 1))) {
-			snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
-			return err;
-		}
-		if ((err = layout_commit(&L->Y, skel->obj, why, len)))
-			return err;
+	/* what the old programs added while the links were swapped, then the pins
+	 * (without root nothing is pinned: meta is this process's own record) */
+	if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 1))) {
+		snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
+		return err;
 	}
+	if ((err = layout_commit(&L->Y, skel->obj, why, len)))
+		return err;
 	L->fn = fn;
 	L->ctx = ctx;
 	L->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), fn, ctx, NULL);

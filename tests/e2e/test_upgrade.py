@@ -179,3 +179,28 @@ class UpgradeTest(GuardTest):
         self.assertEqual(len(mig), 1)
         self.assertEqual(mig[0]["ring_read"] + sum(e["count"] for e in g.events("events_lost")),
                          n)  # every denial while no guard ran, read or counted
+
+    def test_pins_of_another_type_are_refused_not_read(self):
+        """Another root tool's map where ours should be: a per-CPU `meta` (a lookup
+        would write one value per CPU), a `ports` that is an array."""
+        g = self.enforce_guard()
+        self.run_as(g, PORTGUARD)
+        g.kill9()
+        pins = os.path.join(g.bpffs, "portguard", g.name)
+        for name, spec, what in (("meta", ("percpu_array", "4", "48", "1"),
+                                  "not an array of one struct pg_meta"),
+                                 ("ports", ("array", "4", "16", "8192"), "of another type")):
+            saved = os.path.join(pins, "saved_" + name)
+            os.rename(os.path.join(pins, name), saved)
+            t, k, v, n = spec
+            subprocess.run(["bpftool", "map", "create", os.path.join(pins, name), "type", t,
+                            "key", k, "value", v, "entries", n, "name", "forged"], check=True)
+            r = subprocess.run([PORTGUARD, "run", "-c", g.conf], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            self.assertEqual(len([l for l in r.stderr.splitlines() if what in l]), 1, r.stderr)
+            self.assertEqual(self.finish(self.loop(FREE)).keys(), {str(errno.EPERM)})
+            os.unlink(os.path.join(pins, name))
+            os.rename(saved, os.path.join(pins, name))
+        self.run_as(g, PORTGUARD)  # all ours again: it takes over
+        self.assertIn("reused the pinned", g.stderr())
