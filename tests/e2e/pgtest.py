@@ -123,7 +123,7 @@ class Guard:
                                      stderr=self.err, start_new_session=True)
         try:
             wait_for(lambda: self.proc.poll() is not None or
-                     self.cli("status", "--json").returncode != 3, 20, "the guard to answer")
+                     self.cli("status", "--json").returncode != 3, 60, "the guard to answer")
         except AssertionError as e:
             raise AssertionError("%s; its stderr:\n%s" % (e, self.stderr()[-4000:]))
         if self.proc.poll() is not None:
