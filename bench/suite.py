@@ -32,6 +32,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
+from pgtest import remove_cgroup_tree  # noqa: E402
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from restart import DEMO, PG, trading_sections, write_supervisord_conf  # noqa: E402
 
@@ -179,19 +182,7 @@ class Guard:
                 self.cli("shutdown", timeout=60)
             except subprocess.TimeoutExpired:
                 pass
-        if os.path.isdir(cg):
-            try:
-                with open(os.path.join(cg, "cgroup.kill"), "w") as f:
-                    f.write("1")
-            except OSError:
-                pass
-            for sub in sorted((dp for dp, _, _ in os.walk(cg)), key=len, reverse=True):
-                for _ in range(100):
-                    try:
-                        os.rmdir(sub)
-                        break
-                    except OSError:
-                        time.sleep(0.02)
+        remove_cgroup_tree(cg)  # the tests' last resort (it knows kernels without cgroup.kill)
         if os.path.ismount(self.bpffs):
             pins = os.path.join(self.bpffs, "portguard", NAME)
             for f in os.listdir(pins) if os.path.isdir(pins) else []:
