@@ -34,14 +34,14 @@ const volatile __u8 have_bind_sockopt = 1;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, PG_PORTS_MAX);
 	__type(key, __u32);
 	__type(value, struct pg_port);
 } ports SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, PG_ALLOW_MAX);
 	__type(key, struct pg_allow_key);
 	__type(value, __u32);
 } allow SEC(".maps");

@@ -65,6 +65,10 @@ enum pg_kind {
 #define PG_PORT_PROTECTED (1U << 1)
 #define PG_PORT_DENY (1U << 2) /* enforce: binds from outside the owner fail with EPERM */
 
+/* Sizes of the maps the config fills (user/policy.c checks a config against them). */
+#define PG_PORTS_MAX 8192
+#define PG_ALLOW_MAX 4096
+
 /* Value of the `ports` map, keyed by a __u32 holding the port number. */
 struct pg_port {
 	__u32 flags;

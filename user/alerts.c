@@ -13,6 +13,7 @@
 
 #include "alerts.h"
 #include "config.h"
+#include "event.h"
 #include "log.h"
 #include "loop.h"
 
@@ -22,12 +23,12 @@
 #define AL_CMD_TIMEOUT_MS 10000
 
 struct al_slot {
-	char type[24];
+	enum ev_type type;
 	int port;
-	int64_t pid;
-	uint64_t end_ms;   /* window end */
-	long count;	   /* folded since the window opened */
-	json_object *last; /* the last folded alert: the summary's fields */
+	uint32_t pid;
+	uint64_t end_ms;      /* window end */
+	long count;	      /* folded since the window opened */
+	struct pg_ev *last;   /* the last folded alert: the summary's fields */
 };
 
 struct al_run {
@@ -38,7 +39,7 @@ struct al_run {
 };
 
 static const struct pg_config *al_cfg;
-static void (*al_publish)(json_object *ev);
+static void (*al_publish)(struct pg_ev *ev);
 static struct al_slot al_slots[AL_SLOTS];
 static int al_nslots;
 static struct pg_timer al_timer = { .w.fd = -1 };
@@ -47,37 +48,18 @@ static char *al_queue[AL_CMD_QUEUE];
 static int al_qhead, al_qlen;
 static unsigned long al_cmd_failures;
 
-int alerts_is_alert(const char *type)
+/* The summary of a window that folded something, published and freed. */
+static void al_summary(struct al_slot *s)
 {
-	static const char *const kinds[] = { "rogue_bind", "port_conflict", "port_shared",
-					     "bind_denied", "events_lost", "reclaim",
-					     "reclaim_backoff", "service_fatal", "restart_failed",
-					     "autobind_killed", NULL };
-	int i;
+	struct pg_ev *ev = s->last;
 
-	for (i = 0; kinds[i]; i++)
-		if (!strcmp(type, kinds[i]))
-			return 1;
-	return 0;
-}
-
-static int al_coalescible(const char *type)
-{
-	return !strcmp(type, "rogue_bind") || !strcmp(type, "bind_denied");
-}
-
-static const char *al_str(json_object *o, const char *k)
-{
-	json_object *v = json_object_object_get(o, k);
-
-	return v ? json_object_get_string(v) : "";
-}
-
-static int64_t al_int(json_object *o, const char *k)
-{
-	json_object *v = json_object_object_get(o, k);
-
-	return v ? json_object_get_int64(v) : 0;
+	ev->count = s->count;
+	ev->coalesced = 1;
+	ev->window_ms = al_cfg->coalesce_ms;
+	s->last = NULL;
+	s->count = 0;
+	al_publish(ev);
+	free(ev);
 }
 
 /* Close expired windows: a summary for those that folded something. */
@@ -90,65 +72,52 @@ static void al_sweep(struct pg_timer *t)
 	for (i = 0; i < al_nslots;) {
 		struct al_slot *s = &al_slots[i];
 
-		if (s->end_ms > now) {
-			if (!next || s->end_ms < next)
-				next = s->end_ms;
-			i++;
+		if (s->end_ms <= now && !s->count) {
+			*s = al_slots[--al_nslots];
 			continue;
 		}
-		if (s->count) {
-			json_object *ev = s->last;
-
-			json_object_object_add(ev, "count", json_object_new_int64(s->count));
-			json_object_object_add(ev, "coalesced", json_object_new_boolean(1));
-			json_object_object_add(ev, "window_ms",
-					       json_object_new_int64(al_cfg->coalesce_ms));
-			s->last = NULL;
-			al_publish(ev);
+		if (s->end_ms <= now) {
+			al_summary(s);
 			/* keep the key for one more window: a storm gives one line a window */
-			s->count = 0;
 			s->end_ms = now + al_cfg->coalesce_ms;
-			if (!next || s->end_ms < next)
-				next = s->end_ms;
-			i++;
-			continue;
 		}
-		*s = al_slots[--al_nslots];
+		if (!next || s->end_ms < next)
+			next = s->end_ms;
+		i++;
 	}
 	if (next)
 		timer_arm_ms(&al_timer, next - now ? next - now : 1);
 }
 
-int alerts_coalesce(json_object *ev)
+int alerts_coalesce(struct pg_ev *ev)
 {
-	const char *type = al_str(ev, "type");
-	int port = (int)al_int(ev, "port");
-	int64_t pid = al_int(ev, "pid");
-	int i;
+	uint32_t pid = ev->u.k.pid;
+	int i, port = ev->u.k.port;
 
-	if (!al_cfg || !al_cfg->coalesce_ms || !al_coalescible(type))
+	if (!al_cfg || !al_cfg->coalesce_ms || !(ev_flags(ev->type) & EVF_COALESCE))
 		return 1;
 	for (i = 0; i < al_nslots; i++) {
 		struct al_slot *s = &al_slots[i];
 
-		if (s->port == port && s->pid == pid && !strcmp(s->type, type) &&
+		if (s->port == port && s->pid == pid && s->type == ev->type &&
 		    s->end_ms > now_ms()) {
+			if (!s->last && !(s->last = malloc(sizeof(*s->last))))
+				return 1; /* cannot keep it: it goes out on its own */
 			s->count++;
-			json_object_put(s->last);
-			s->last = json_object_get(ev);
+			*s->last = *ev;
 			return 0;
 		}
 	}
 	if (al_nslots == AL_SLOTS)
 		return 1; /* too many distinct binders at once: every alert goes out */
 	memset(&al_slots[al_nslots], 0, sizeof(al_slots[0]));
-	snprintf(al_slots[al_nslots].type, sizeof(al_slots[0].type), "%s", type);
+	al_slots[al_nslots].type = ev->type;
 	al_slots[al_nslots].port = port;
 	al_slots[al_nslots].pid = pid;
 	al_slots[al_nslots].end_ms = now_ms() + al_cfg->coalesce_ms;
 	if (al_nslots++ == 0)
 		timer_arm_ms(&al_timer, al_cfg->coalesce_ms);
-	json_object_object_add(ev, "count", json_object_new_int64(1));
+	ev->count = 1;
 	return 1;
 }
 
@@ -260,14 +229,12 @@ static void al_cmd_next(void)
 	}
 }
 
-void alerts_deliver(json_object *ev)
+void alerts_deliver(const struct pg_ev *ev, const char *json)
 {
-	const char *json = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
-
-	if (!al_cfg || !alerts_is_alert(al_str(ev, "type")))
+	if (!al_cfg || !(ev_flags(ev->type) & EVF_ALERT))
 		return;
 	if (al_cfg->syslog)
-		syslog(LOG_WARNING, "%s %s", al_str(ev, "type"), json);
+		syslog(LOG_WARNING, "%s %s", ev_type_name(ev->type), json);
 	if (!al_cfg->alert_command)
 		return;
 	if (al_qlen == AL_CMD_QUEUE) {
@@ -292,7 +259,7 @@ unsigned long alerts_command_failures(void)
 	return al_cmd_failures;
 }
 
-int alerts_init(const struct pg_config *c, void (*publish)(json_object *ev))
+int alerts_init(const struct pg_config *c, void (*publish)(struct pg_ev *ev))
 {
 	int i, err;
 
@@ -319,15 +286,9 @@ void alerts_close(void)
 		return; /* never initialised: its timers hold no fds */
 	timer_close(&al_timer);
 	for (i = 0; i < al_nslots; i++) { /* the windows still open: their counts go out now */
-		if (al_slots[i].count && al_publish) {
-			json_object_object_add(al_slots[i].last, "count",
-					       json_object_new_int64(al_slots[i].count));
-			json_object_object_add(al_slots[i].last, "coalesced",
-					       json_object_new_boolean(1));
-			al_publish(al_slots[i].last);
-		} else {
-			json_object_put(al_slots[i].last);
-		}
+		if (al_slots[i].count && al_publish)
+			al_summary(&al_slots[i]);
+		free(al_slots[i].last);
 	}
 	al_nslots = 0;
 	for (i = 0; i < AL_CMD_MAX; i++)

@@ -10,21 +10,18 @@
 #ifndef PG_ALERTS_H
 #define PG_ALERTS_H
 
-#include <json-c/json.h>
-
 struct pg_config;
+struct pg_ev;
 
-/* publish(ev) sends a coalesced summary down the normal path (takes the reference). */
-int alerts_init(const struct pg_config *c, void (*publish)(json_object *ev));
+/* publish(ev) sends a coalesced summary down the normal path. */
+int alerts_init(const struct pg_config *c, void (*publish)(struct pg_ev *ev));
 void alerts_close(void);
 /* After a reload (the settings that apply live: syslog, alert_command, coalesce_window). */
 void alerts_set_config(const struct pg_config *c);
-/* 1: an alert kind (conflicts, denials, reclaims, losses, failures). */
-int alerts_is_alert(const char *type);
-/* 1: publish ev now; 0: it was folded into a window (the caller drops its reference). */
-int alerts_coalesce(json_object *ev);
-/* syslog and alert_command for an alert that was just journaled. */
-void alerts_deliver(json_object *ev);
+/* 1: publish ev now (the first of a window gets count 1); 0: it was folded into a window. */
+int alerts_coalesce(struct pg_ev *ev);
+/* syslog and alert_command for an alert (EVF_ALERT) that was just journaled as json. */
+void alerts_deliver(const struct pg_ev *ev, const char *json);
 /* alert_command runs that were dropped (queue full) or failed, for the metrics. */
 unsigned long alerts_command_failures(void);
 

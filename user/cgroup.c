@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "proc.h"
 #include "fs.h"
 
 static char cg_mnt[PATH_MAX];
@@ -349,32 +350,22 @@ int cg_instance(const char *name, char *buf, size_t len, int *delegated, const c
 int cg_of_pid(pid_t pid, char *buf, size_t len)
 {
 	const char *root = cg_root();
-	char path[64], *line = NULL;
-	size_t cap = 0;
-	int err = -ENOENT;
-	ssize_t n;
-	FILE *f;
+	char rel[PATH_MAX];
+	int err;
 
 	if (!root)
 		return -ENOENT;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while ((n = getline(&line, &cap, f)) > 0) {
-		if (strncmp(line, "0::", 3) != 0)
-			continue;
-		if (line[n - 1] == '\n')
-			line[n - 1] = '\0';
-		/* the root cgroup is "/": do not append it */
-		if (snprintf(buf, len, "%s%s", root, strcmp(line + 3, "/") ? line + 3 : "") >=
-		    (int)len)
-			err = -ENAMETOOLONG;
-		else
-			err = 0;
-		break;
-	}
-	free(line);
-	fclose(f);
-	return err;
+	if ((err = proc_cgroup((uint32_t)pid, rel, sizeof(rel))))
+		return err;
+	/* the root cgroup is "/": do not append it */
+	if (snprintf(buf, len, "%s%s", root, strcmp(rel, "/") ? rel : "") >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+uint64_t cg_id_of_pid(uint32_t pid)
+{
+	char path[PATH_MAX];
+
+	return cg_of_pid((pid_t)pid, path, sizeof(path)) ? 0 : cg_id(path);
 }

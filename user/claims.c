@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "claims.h"
+#include "diag.h"
 
 struct claim *claims_find(struct claims *t, uint64_t cookie)
 {
@@ -45,11 +46,6 @@ void claims_remove(struct claims *t, uint64_t cookie)
 	if (!c)
 		return;
 	*c = t->v[--t->n];
-}
-
-void claims_clear(struct claims *t)
-{
-	t->n = 0;
 }
 
 void claims_free(struct claims *t)
@@ -151,11 +147,34 @@ int claim_addr_overlap(const struct claim *a, const struct claim *b)
 	return memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
 }
 
-const char *claim_addr_str(const struct claim *c, char *buf, int len)
+int claims_from_diag(struct claims *t, const struct diag_result *r, uint64_t netns)
 {
-	if (!inet_ntop(c->family == AF_INET6 ? AF_INET6 : AF_INET, c->addr, buf, len) && len > 1) {
-		buf[0] = '?';
-		buf[1] = 0;
+	int i, j;
+
+	for (i = 0; i < r->n; i++) {
+		const struct diag_sock *d = &r->socks[i];
+		struct claim *c = claims_upsert(t, d->cookie);
+
+		if (!c)
+			return -ENOMEM;
+		c->netns = netns;
+		c->port = d->port;
+		c->family = d->family;
+		c->proto = d->proto;
+		memcpy(c->addr, d->addr, sizeof(c->addr));
+		c->state = d->proto == IPPROTO_TCP ? CLAIM_LISTEN : CLAIM_BOUND;
+		c->nholders = 0;
+		for (j = 0; j < d->nholders && j < CLAIM_MAX_HOLDERS; j++) {
+			struct claim_holder h = { .pid = d->holders[j].pid,
+						  .uid = d->holders[j].uid,
+						  .cgroup_id = d->holders[j].cgroup_id };
+
+			memcpy(h.comm, d->holders[j].comm, sizeof(h.comm));
+			h.comm[sizeof(h.comm) - 1] = 0;
+			claim_add_holder(c, &h);
+		}
+		if (c->nholders)
+			c->cgroup_id = c->holders[0].cgroup_id;
 	}
-	return buf;
+	return 0;
 }

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+struct diag_result;
+
 #define CLAIM_MAX_HOLDERS 16
 
 enum claim_state { CLAIM_ATTEMPT = 0, CLAIM_BOUND, CLAIM_LISTEN };
@@ -46,7 +48,6 @@ struct claim *claims_find(struct claims *t, uint64_t cookie);
 /* Existing claim for cookie, or a new zeroed one. NULL on ENOMEM. */
 struct claim *claims_upsert(struct claims *t, uint64_t cookie);
 void claims_remove(struct claims *t, uint64_t cookie);
-void claims_clear(struct claims *t);
 void claims_free(struct claims *t);
 /* Add (or refresh) a holder; returns 0, or -ENOSPC when full. */
 int claim_add_holder(struct claim *c, const struct claim_holder *h);
@@ -63,7 +64,7 @@ int claim_is_holding(const struct claim *c);
 int claim_addr_overlap(const struct claim *a, const struct claim *b);
 /* The address is the wildcard (0.0.0.0 or ::). */
 int claim_addr_any(const struct claim *c);
-/* Printable address ("0.0.0.0", "::1", ...) into buf (at least 46 bytes). */
-const char *claim_addr_str(const struct claim *c, char *buf, int len);
+/* Fill a claim table from a sock_diag dump (netns: the namespace cookie of the dump). */
+int claims_from_diag(struct claims *t, const struct diag_result *r, uint64_t netns);
 
 #endif

@@ -12,7 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "control.h"
+#include "encode.h"
 #include "fs.h"
 #include "log.h"
 
@@ -161,9 +164,9 @@ void control_finish(struct ctl_client *c)
 	c->close_after = 1;
 }
 
-int control_reply(struct ctl_client *c, json_object *o)
+/* Queue one line to c (not taken). */
+static int control_queue(struct ctl_client *c, const char *s)
 {
-	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(s);
 	char *nb;
 	int err;
@@ -190,15 +193,18 @@ int control_reply(struct ctl_client *c, json_object *o)
 	return 0;
 }
 
+int control_reply(struct ctl_client *c, char *line)
+{
+	int err = line ? control_queue(c, line) : -ENOMEM;
+
+	free(line);
+	return err;
+}
+
 /* Answer {"ok":false,"error":why} and drop the client. */
 static void control_refuse(struct ctl_client *c, const char *why)
 {
-	json_object *err = json_object_new_object();
-
-	json_object_object_add(err, "ok", json_object_new_boolean(0));
-	json_object_object_add(err, "error", json_object_new_string(why));
-	control_reply(c, err);
-	json_object_put(err);
+	control_reply(c, encode_error("%s", why));
 	control_drop(c);
 }
 
@@ -229,46 +235,78 @@ static int control_has_nul(json_object *o)
 	}
 }
 
-const char *control_parse_request(const char *line, size_t len, json_object **req)
+/* The typed request of a parsed JSON object. */
+static void control_fields(json_object *o, struct ctl_request *req)
+{
+	json_object *v;
+	int i, n;
+
+	memset(req, 0, sizeof(*req));
+	if (json_object_object_get_ex(o, "cmd", &v) && json_object_is_type(v, json_type_string)) {
+		req->has_cmd = 1;
+		snprintf(req->cmd, sizeof(req->cmd), "%s", json_object_get_string(v));
+	}
+	req->follow = json_object_get_boolean(json_object_object_get(o, "follow"));
+	if (json_object_object_get_ex(o, "mode", &v) && v) {
+		req->has_mode = 1;
+		snprintf(req->mode, sizeof(req->mode), "%s", json_object_get_string(v));
+	}
+	if (!json_object_object_get_ex(o, "services", &v) || !v)
+		return;
+	req->has_services = 1;
+	if (!json_object_is_type(v, json_type_array)) {
+		req->services_bad = 1;
+		return;
+	}
+	n = (int)json_object_array_length(v);
+	req->too_many = n > CTL_NAMES_MAX;
+	for (i = 0; i < n && i < CTL_NAMES_MAX; i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(v, i));
+
+		snprintf(req->names[req->nnames++], sizeof(req->names[0]), "%s", name ? name : "");
+	}
+}
+
+const char *control_parse_request(const char *line, size_t len, struct ctl_request *req)
 {
 	struct json_tokener *tok;
+	json_object *o;
 
-	*req = NULL;
 	if (memchr(line, 0, len))
 		return "NUL byte in the request";
 	tok = json_tokener_new();
 	if (!tok)
 		return "out of memory";
-	*req = json_tokener_parse_ex(tok, line, (int)len);
-	if (*req) { /* "{}{}" is not one request; "{}\r" (CRLF) is */
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	if (o) { /* "{}{}" is not one request; "{}\r" (CRLF) is */
 		size_t end = json_tokener_get_parse_end(tok);
 
 		while (end < len && strchr(" \t\r", line[end]))
 			end++;
 		if (end != len) {
-			json_object_put(*req);
-			*req = NULL;
+			json_object_put(o);
+			o = NULL;
 		}
 	}
 	json_tokener_free(tok);
-	if (*req && control_has_nul(*req)) { /* "shutdown\u0000x" is not "shutdown" */
-		json_object_put(*req);
-		*req = NULL;
+	if (o && control_has_nul(o)) { /* "shutdown\u0000x" is not "shutdown" */
+		json_object_put(o);
 		return "NUL character in a request string";
 	}
-	if (!*req || !json_object_is_type(*req, json_type_object)) {
-		json_object_put(*req);
-		*req = NULL;
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
 		return "request is not a JSON object";
 	}
+	control_fields(o, req);
+	json_object_put(o);
 	return NULL;
 }
 
 static void control_read(struct pg_watch *w, uint32_t events)
 {
 	struct ctl_client *c = w->arg;
+	struct ctl_request *req;
 	const char *why;
-	json_object *req;
 	char *nl;
 	ssize_t n;
 
@@ -312,7 +350,13 @@ static void control_read(struct pg_watch *w, uint32_t events)
 			control_refuse(c, "request too long");
 		return;
 	}
-	if ((why = control_parse_request(c->buf, nl - c->buf, &req))) {
+	req = malloc(sizeof(*req)); /* 16 KiB of names: not on the stack */
+	if (!req) {
+		control_refuse(c, "out of memory");
+		return;
+	}
+	if ((why = control_parse_request(c->buf, nl - c->buf, req))) {
+		free(req);
 		control_refuse(c, why);
 		return;
 	}
@@ -320,7 +364,7 @@ static void control_read(struct pg_watch *w, uint32_t events)
 	control_deadline(c, 0); /* a job may take long; its answer has CTL_DRAIN_MS */
 	if (ctl_handler(c, req) == 0)
 		control_finish(c);
-	json_object_put(req);
+	free(req);
 }
 
 /* Why a new client of this uid cannot be taken now, or NULL. */
@@ -469,7 +513,7 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid))
 	ctl_notice = notice;
 }
 
-void control_broadcast(json_object *ev)
+void control_broadcast(const char *line)
 {
 	struct ctl_client *c, *next;
 	struct {
@@ -480,7 +524,7 @@ void control_broadcast(json_object *ev)
 
 	for (c = ctl_clients; c; c = next) {
 		next = c->next;
-		if (c->follow && control_reply(c, ev) < 0) {
+		if (c->follow && control_queue(c, line) < 0) {
 			gone[n].pid = c->pid;
 			gone[n++].uid = c->uid;
 			control_drop(c);
@@ -497,9 +541,8 @@ int control_probe(const char *path)
 	return control_dial(path);
 }
 
-int control_connect(const char *path, json_object *req)
+int control_connect(const char *path, const char *s)
 {
-	const char *s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	int fd = control_dial(path), err;
 
 	if (fd < 0)

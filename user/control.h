@@ -11,8 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <json-c/json.h>
-
+#include "config.h"
 #include "loop.h"
 
 struct ctl_client {
@@ -31,8 +30,27 @@ struct ctl_client {
 	struct ctl_client *next;
 };
 
+/*
+ * A request, as control_parse_request() read it. Strings are cut to their
+ * buffers; a cut one is longer than any command, mode or service name, so
+ * it matches none.
+ */
+#define CTL_NAMES_MAX 256
+struct ctl_request {
+	int has_cmd;		/* "cmd" is a string */
+	char cmd[72];
+	int follow;		/* "follow" is true */
+	int has_mode;		/* "mode" given */
+	char mode[64];
+	int has_services;	/* "services" given */
+	int services_bad;	/* ... but not a list */
+	int nnames;
+	int too_many;		/* more than CTL_NAMES_MAX names */
+	char names[CTL_NAMES_MAX][PG_NAME_MAX + 1];
+};
+
 /* Handle one request; return 0 to close the client after the reply, 1 to keep it. */
-typedef int (*ctl_handler_fn)(struct ctl_client *c, json_object *req);
+typedef int (*ctl_handler_fn)(struct ctl_client *c, const struct ctl_request *req);
 
 /*
  * Refuses with -EADDRINUSE when a live daemon answers on path; unlinks a stale
@@ -41,10 +59,11 @@ typedef int (*ctl_handler_fn)(struct ctl_client *c, json_object *req);
 int control_open(const char *path, const char *group, ctl_handler_fn fn);
 void control_close(void);
 /*
- * Queue one JSON line to a client (what the socket does not take now goes on
- * EPOLLOUT); returns 0, or -errno when the client is hopeless (too much queued).
+ * Queue one line (encode.c's, taken and freed; NULL: out of memory) to a
+ * client (what the socket does not take now goes on EPOLLOUT); returns 0,
+ * or -errno when the client is hopeless (too much queued).
  */
-int control_reply(struct ctl_client *c, json_object *o);
+int control_reply(struct ctl_client *c, char *line);
 void control_drop(struct ctl_client *c);
 /* Drop c once everything queued has been written. */
 void control_finish(struct ctl_client *c);
@@ -52,7 +71,7 @@ void control_finish(struct ctl_client *c);
  * Send an event line to every following client; one that has fallen
  * CTL_MAX_FOLLOW behind is dropped, and `notice` (control_set_notice) told.
  */
-void control_broadcast(json_object *ev);
+void control_broadcast(const char *line);
 /* Told of each client the guard drops for its own behaviour (what, its pid and uid). */
 void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
 
@@ -74,14 +93,14 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
 #define CTL_MAX_NONROOT (32 << 20)
 
 /*
- * One request line (len bytes, no newline): NULL and *req, a JSON object
- * (the caller puts it), or why it is refused. Never trusts the bytes.
+ * One request line (len bytes, no newline): NULL and *req filled, or why it
+ * is refused. Never trusts the bytes.
  */
-const char *control_parse_request(const char *line, size_t len, json_object **req);
+const char *control_parse_request(const char *line, size_t len, struct ctl_request *req);
 
 /* Does a live daemon answer on path? Its connected fd, or -errno. */
 int control_probe(const char *path);
-/* Client side: connect, send req, return the connected fd or -errno. */
-int control_connect(const char *path, json_object *req);
+/* Client side: connect, send the request line, return the connected fd or -errno. */
+int control_connect(const char *path, const char *line);
 
 #endif

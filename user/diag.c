@@ -25,6 +25,11 @@
 
 #include "cgroup.h"
 #include "diag.h"
+#include "proc.h"
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 /* TCP states as the kernel numbers them (include/net/tcp_states.h). */
 #define DIAG_TCP_ESTABLISHED 1
@@ -222,118 +227,16 @@ static int diag_dump_one(int fd, char *buf, int family, int proto, uint32_t stat
 
 /* ---- /proc ------------------------------------------------------------ */
 
-/* Read a small file whole into buf (NUL-terminated). Length or -errno. */
-static ssize_t diag_read_file(const char *path, char *buf, size_t size)
-{
-	size_t off = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	while (off < size - 1) {
-		ssize_t n = read(fd, buf + off, size - 1 - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = '\0';
-	return (ssize_t)off;
-}
-
-
-/* Field `field` (1-based, as in proc(5)) of /proc/<pid>/stat as a number; 0 when unknown. */
-unsigned long long diag_proc_stat(uint32_t pid, int field)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* comm (field 2) may hold spaces and parentheses */
-	for (i = 2; i < field && p; i++)
-		p = strchr(p + 1, ' ');
-	return p && field > 2 ? strtoull(p + 1, NULL, 10) : 0;
-}
-
-uint64_t diag_pid_cgroup(uint32_t pid)
-{
-	char path[PATH_MAX + 64], buf[4096];
-	const char *root = cg_root();
-	char *line, *p, *nl;
-	struct stat st;
-
-	if (!root)
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%u/cgroup", pid);
-	if (diag_read_file(path, buf, sizeof(buf)) < 0)
-		return 0;
-	for (line = buf; line && *line; line = nl ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		if (strncmp(line, "0::", 3) != 0)
-			continue;
-		p = line + 3;
-		if (p[0] != '/')
-			return 0;
-		if (snprintf(path, sizeof(path), "%s%s", root, strcmp(p, "/") ? p : "") >=
-		    (int)sizeof(path))
-			return 0;
-		if (stat(path, &st) < 0)
-			return 0;
-		return st.st_ino;
-	}
-	return 0;
-}
-
 /* Fill pid, uid, comm and cgroup_id of a process. 0, or -errno when it is gone. */
 static int diag_holder_fill(uint32_t pid, struct diag_holder *h)
 {
-	char path[64], buf[4096];
-	unsigned int uid;
-	char *p;
-	ssize_t n;
+	int err;
 
 	memset(h, 0, sizeof(*h));
 	h->pid = pid;
-
-	snprintf(path, sizeof(path), "/proc/%u/status", pid);
-	n = diag_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	p = strstr(buf, "\nUid:");
-	if (!p || sscanf(p + 5, "%u", &uid) != 1)
-		return -EIO;
-	h->uid = uid;
-
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	n = diag_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	n = (ssize_t)strcspn(buf, "\n");
-	if ((size_t)n >= sizeof(h->comm))
-		n = sizeof(h->comm) - 1;
-	memcpy(h->comm, buf, (size_t)n); /* h was zeroed: comm stays NUL-terminated */
-
-	h->cgroup_id = diag_pid_cgroup(pid);
+	if ((err = proc_uid(pid, &h->uid)) || (err = proc_comm(pid, h->comm, sizeof(h->comm))))
+		return err;
+	h->cgroup_id = cg_id_of_pid(pid);
 	return 0;
 }
 
@@ -521,41 +424,6 @@ int diag_dump_holding(const uint8_t *want, struct diag_result *out)
 
 	return diag_run(q, 4, DIAG_HOLDING, want, 1, out);
 }
-
-int diag_dump_connected(const uint8_t *want, struct diag_result *out)
-{
-	static const struct diag_query q[] = {
-		{ AF_INET, IPPROTO_TCP, 1U << DIAG_TCP_ESTABLISHED },
-		{ AF_INET6, IPPROTO_TCP, 1U << DIAG_TCP_ESTABLISHED },
-	};
-
-	return diag_run(q, 2, DIAG_CONNECTED, want, 1, out);
-}
-
-int diag_pid_has_inode(uint32_t pid, uint64_t ino)
-{
-	char path[64], link[64], want[64];
-	struct dirent *d;
-	DIR *dir;
-	int found = 0;
-
-	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while (!found && (d = readdir(dir))) {
-		ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
-
-		if (n > 0) {
-			link[n] = 0;
-			found = !strcmp(link, want);
-		}
-	}
-	closedir(dir);
-	return found;
-}
-
 void diag_free(struct diag_result *r)
 {
 	if (!r)
@@ -563,4 +431,18 @@ void diag_free(struct diag_result *r)
 	free(r->socks);
 	r->socks = NULL;
 	r->n = 0;
+}
+
+uint64_t diag_netns_cookie(void)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) < 0)
+		cookie = 0;
+	close(fd);
+	return cookie;
 }

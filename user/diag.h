@@ -43,6 +43,8 @@ struct diag_result {
  */
 int diag_dump(const uint8_t *want, int no_holders, struct diag_result *out);
 void diag_free(struct diag_result *r);
+/* The caller's network namespace cookie (SO_NETNS_COOKIE), 0 when unknown. */
+uint64_t diag_netns_cookie(void);
 
 /*
  * Every socket holding a local port in want, for a flush: TCP listeners and
@@ -51,17 +53,5 @@ void diag_free(struct diag_result *r);
  * keep a new listener from binding (SO_REUSEADDR) and a client is not a holder.
  */
 int diag_dump_holding(const uint8_t *want, struct diag_result *out);
-
-/* Connected TCP sockets whose *remote* port is in want (clients of a guarded port). */
-int diag_dump_connected(const uint8_t *want, struct diag_result *out);
-
-/* Does process pid have socket inode `ino` open (in /proc/<pid>/fd)? */
-int diag_pid_has_inode(uint32_t pid, uint64_t ino);
-
-/* Field `field` (1-based, as in proc(5)) of /proc/<pid>/stat; 0 when unknown. */
-unsigned long long diag_proc_stat(uint32_t pid, int field);
-
-/* The cgroup v2 id (inode of the cgroup directory) of a process, 0 if unknown. */
-uint64_t diag_pid_cgroup(uint32_t pid);
 
 #endif

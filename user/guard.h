@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The guard's lifecycle: one instance lock, the kernel side attached and
+ * seeded, every module wired to the others, the one loop, and a shutdown.
+ */
 #ifndef PG_GUARD_H
 #define PG_GUARD_H
 
-#include <stdint.h>
-
-#include <json-c/json.h>
-
 struct pg_config;
-struct claims;
 
 /*
  * `portguard run`: returns when the guard stops (0) or fails to start
@@ -16,13 +15,5 @@ struct claims;
  * (a reload replaces it) and frees it.
  */
 int guard_run(struct pg_config *cfg, int ready_fd);
-
-/* For the restart job, inside the running guard. */
-const struct pg_config *guard_config(void);
-struct claims *guard_claims_table(void);
-uint64_t guard_host_netns(void);
-json_object *guard_status_json(void);
-/* Journal, stderr and followers; takes the reference. */
-void guard_emit_json(json_object *ev);
 
 #endif

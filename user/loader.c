@@ -20,7 +20,7 @@
 #include "loader.h"
 #include "log.h"
 #include "probe.h"
-#include "report.h"
+#include "diag.h"
 #include "portguard.skel.h"
 
 static int loader_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -197,7 +197,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 	if (!L->Y.found && (err = layout_write_meta(&L->Y, skel->obj, why, len)))
 		return err;
 	/* before any attach: the bind hooks deny only in this namespace */
-	L->host_netns = report_netns_cookie();
+	L->host_netns = diag_netns_cookie();
 	if (!L->host_netns) /* before Linux 5.14: a BPF program tells */
 		L->host_netns = loader_netns_cookie(L);
 	if (!L->host_netns) {
@@ -278,33 +278,24 @@ int loader_remove_pins(const char *bpffs, const char *name)
 	return 0;
 }
 
-int loader_set_ports(struct loader *L, const struct pg_config *c,
-		     void (*fill)(int port, struct pg_port *v))
+int loader_set_ports(struct loader *L, const struct pg_port *ports)
 {
 	int fd = bpf_map__fd(L->skel->maps.ports);
 	__u32 key, next, *prev = NULL;
-	struct pg_port v;
 	int p;
 
 	/* Drop ports no longer watched, then write the current set. */
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
 		key = next;
 		prev = &key;
-		if (!c->guarded[next] && !c->protected_[next]) {
+		if (next >= 65536 || !ports[next].flags) {
 			bpf_map_delete_elem(fd, &key);
 			prev = NULL; /* restart: deleting may reorder */
 		}
 	}
 	for (p = 1; p < 65536; p++) {
-		if (!c->guarded[p] && !c->protected_[p])
-			continue;
-		memset(&v, 0, sizeof(v));
-		v.flags = (c->guarded[p] ? PG_PORT_GUARDED : 0) |
-			  (c->protected_[p] ? PG_PORT_PROTECTED : 0);
-		if (fill)
-			fill(p, &v);
 		key = p;
-		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
+		if (ports[p].flags && bpf_map_update_elem(fd, &key, &ports[p], BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;

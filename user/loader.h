@@ -46,13 +46,12 @@ struct loader {
 int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const char *name,
 		loader_event_fn fn, void *ctx, char *why, size_t len);
 /*
- * Make the `ports` map hold exactly the guarded and protected ports of c,
- * each value filled by fill(port, &v), and the `allow` map exactly keys[n]
- * (with vals[n]). Entries are overwritten in place, never dropped and
- * re-added, so enforcement has no gap.
+ * Make the `ports` map hold exactly the ports with flags in ports[65536]
+ * (policy_ports), and the `allow` map exactly keys[n] (with vals[n]).
+ * Entries are overwritten in place, never dropped and re-added, so
+ * enforcement has no gap.
  */
-int loader_set_ports(struct loader *L, const struct pg_config *c,
-		     void (*fill)(int port, struct pg_port *v));
+int loader_set_ports(struct loader *L, const struct pg_port *ports);
 int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __u32 *vals, int n);
 /*
  * Have the kernel report the release of a socket found by sock_diag (not by

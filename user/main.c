@@ -23,12 +23,16 @@
 #include "config.h"
 #include "control.h"
 #include "diag.h"
+#include "encode.h"
 #include "fs.h"
 #include "guard.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
-#include "report.h"
+#include "policy.h"
+#include "render.h"
+#include "snapshot.h"
+#include "status.h"
 #include "supervise.h"
 #include "sysctl.h"
 
@@ -56,12 +60,18 @@ struct cmd {
 
 static const struct cmd *cmd_find(const char *name);
 
+/* The config, valid and within the kernel's limits, or exit 2 with what is wrong. */
 static struct pg_config *cmd_load_config(struct opts *o)
 {
 	struct pg_config *c = NULL;
+	char why[256];
 
 	if (config_parse(o->config, &c, stderr) != 0)
 		exit(EX_USAGE);
+	if (policy_limits(c, why, sizeof(why))) {
+		fprintf(stderr, "%s\n", why);
+		exit(EX_USAGE);
+	}
 	return c;
 }
 
@@ -178,13 +188,11 @@ static int cmd_run(struct opts *o, int argc, char **argv)
 
 static int cmd_check(struct opts *o, int argc, char **argv)
 {
-	struct pg_config *c = NULL;
+	struct pg_config *c = cmd_load_config(o);
 	int p, ng = 0, np = 0;
 
 	(void)argc;
 	(void)argv;
-	if (config_parse(o->config, &c, stderr) != 0)
-		return EX_USAGE;
 	for (p = 1; p < 65536; p++) {
 		ng += c->guarded[p];
 		np += c->protected_[p];
@@ -193,6 +201,12 @@ static int cmd_check(struct opts *o, int argc, char **argv)
 	       o->config, c->name, c->nsvc, ng, np);
 	config_free(c);
 	return 0;
+}
+
+/* Send req (not taken) to the guard at path: the connected fd, or -errno. */
+static int cmd_connect(const char *path, json_object *req)
+{
+	return control_connect(path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 }
 
 /* A request to the running guard; returns the fd or a negative errno. */
@@ -204,7 +218,7 @@ static int cmd_request(struct pg_config *c, const char *what, int follow)
 	json_object_object_add(req, "cmd", json_object_new_string(what));
 	if (follow)
 		json_object_object_add(req, "follow", json_object_new_boolean(1));
-	fd = control_connect(c->control, req);
+	fd = cmd_connect(c->control, req);
 	json_object_put(req);
 	return fd;
 }
@@ -259,48 +273,20 @@ static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
 	return r;
 }
 
-static uint64_t status_svc_ids[PG_MAX_SERVICES];
-static const struct pg_config *status_cfg;
-
-static const char *status_svc_of(uint64_t cgid)
-{
-	int i;
-
-	for (i = 0; cgid && i < status_cfg->nsvc; i++)
-		if (status_svc_ids[i] == cgid)
-			return status_cfg->svc[i].name;
-	return NULL;
-}
-
 /* No guard: the port table from one sock_diag snapshot. */
 static json_object *cmd_snapshot(struct pg_config *c)
 {
-	json_object *st = json_object_new_object(), *g = json_object_new_object();
-	struct claims t = { 0 };
-	struct diag_result r = { 0 };
-	uint8_t *want = calloc(65536, 1);
-	char path[PATH_MAX];
-	int i;
+	struct status st;
+	json_object *o = NULL;
+	char *line = NULL;
 
-	for (i = 1; want && i < 65536; i++)
-		want[i] = c->guarded[i] | c->protected_[i];
-	status_cfg = c;
-	for (i = 0; i < c->nsvc && cg_root(); i++) {
-		snprintf(path, sizeof(path), "%s/portguard-%s/%s", cg_root(), c->name, c->svc[i].name);
-		status_svc_ids[i] = cg_id(path);
-	}
-	if (want && diag_dump(want, 0, &r) == 0)
-		report_claims_from_diag(&t, &r, 0);
-	free(want);
-	json_object_object_add(g, "running", json_object_new_boolean(0));
-	json_object_object_add(g, "name", json_object_new_string(c->name));
-	json_object_object_add(st, "guard", g);
-	json_object_object_add(st, "services", json_object_new_array());
-	json_object_object_add(st, "ports", report_ports(c, &t, 0, status_svc_of));
-	json_object_object_add(st, "conflicts", json_object_new_array());
-	diag_free(&r);
-	claims_free(&t);
-	return st;
+	if (snapshot_no_guard(&st, c) == 0)
+		line = encode_status(&st);
+	status_free(&st);
+	if (line)
+		o = json_tokener_parse(line);
+	free(line);
+	return o ? o : json_object_new_object();
 }
 
 static int cmd_status(struct opts *o, int argc, char **argv)
@@ -332,7 +318,7 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 	if (o->json)
 		printf("%s\n", json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN));
 	else
-		report_print_status(stdout, st);
+		render_status(stdout, st);
 	if (rc == EX_NOGUARD && !o->json)
 		printf("\nno guard is running for instance %s (control socket %s)\n", c->name,
 		       c->control);
@@ -351,7 +337,7 @@ static void cmd_print_event_line(struct opts *o, const char *line)
 	}
 	ev = json_tokener_parse(line);
 	if (ev)
-		report_print_event(stdout, ev);
+		render_event(stdout, ev);
 	json_object_put(ev);
 }
 
@@ -424,7 +410,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 	int fd, rc = 1;
 	FILE *f;
 
-	fd = control_connect(c->control, req);
+	fd = cmd_connect(c->control, req);
 	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED)) {
 		/* No guard: start one in the background, then ask it. */
 		char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
@@ -443,7 +429,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 		if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
 		    WEXITSTATUS(status) != 0)
 			return 1;
-		fd = control_connect(c->control, req);
+		fd = cmd_connect(c->control, req);
 	}
 	if (fd < 0) {
 		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
@@ -469,7 +455,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 		} else {
 			if (json_object_object_get_ex(r, "status", &st)) {
 				printf("\n");
-				report_print_status(stdout, st);
+				render_status(stdout, st);
 			}
 			if (json_object_object_get_ex(r, "error", &v))
 				fprintf(stderr, "\nportguard: %s\n", json_object_get_string(v));
@@ -562,9 +548,10 @@ static void shutdown_local_done(void *arg)
 	loop_stop();
 }
 
-static void shutdown_local_event(const char *type, struct pg_service *s, const char *detail)
+static void shutdown_local_event(enum ev_type type, struct pg_service *s, const char *detail)
 {
-	printf("%s %s%s%s\n", s->conf->name, type, detail ? ": " : "", detail ? detail : "");
+	printf("%s %s%s%s\n", s->conf->name, ev_type_name(type), detail ? ": " : "",
+	       detail ? detail : "");
 }
 
 static int cmd_shutdown(struct opts *o, int argc, char **argv)
@@ -632,7 +619,7 @@ static int cmd_reload(struct opts *o, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	json_object_object_add(req, "cmd", json_object_new_string("reload"));
-	fd = control_connect(c->control, req);
+	fd = cmd_connect(c->control, req);
 	json_object_put(req);
 	if (fd < 0) {
 		fprintf(stderr, "portguard: no guard is running for %s (%s): %s\n", c->name,

@@ -12,7 +12,7 @@
 
 #include "alerts.h"
 #include "config.h"
-#include "events.h"
+#include "event.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -35,34 +35,34 @@ void metrics_kernel_event(unsigned int kind)
 		m_kernel[kind]++;
 }
 
-void metrics_count(json_object *ev)
+void metrics_count(const struct pg_ev *ev)
 {
-	json_object *t = json_object_object_get(ev, "type"), *p = json_object_object_get(ev, "port");
-	const char *type = t ? json_object_get_string(t) : "";
-	int port = p ? json_object_get_int(p) : 0;
+	int i, port = ev_flags(ev->type) & EVF_KERNEL ? ev->u.k.port : 0;
+	struct pg_service *s;
 
-	if (port <= 0 || port > 65535)
-		port = 0;
-	if (!strcmp(type, "rogue_bind")) {
+	switch (ev->type) {
+	case EV_ROGUE_BIND:
 		m_rogue[port]++;
-	} else if (!strcmp(type, "bind_denied")) {
-		json_object *a = json_object_object_get(ev, "action");
-
+		break;
+	case EV_BIND_DENIED:
 		m_denied[port]++;
-		if (a && !strcmp(json_object_get_string(a), "killed"))
+		if (ev->u.k.action == EVA_KILLED)
 			m_killed[port]++;
-	} else if (!strcmp(type, "reclaim")) {
-		struct pg_service *s = supervise_by_name(
-			json_object_get_string(json_object_object_get(ev, "service")));
-		int i;
-
+		break;
+	case EV_RECLAIM:
+		s = supervise_by_name(ev->service);
 		for (i = 0; s && i < supervise_count(); i++)
 			if (supervise_get(i) == s)
 				m_reclaims[i]++;
-	} else if (!strcmp(type, "restart_done")) {
+		break;
+	case EV_RESTART_DONE:
 		m_restarts_ok++;
-	} else if (!strcmp(type, "restart_failed")) {
+		break;
+	case EV_RESTART_FAILED:
 		m_restarts_failed++;
+		break;
+	default:
+		break;
 	}
 	metrics_dirty();
 }
@@ -88,12 +88,12 @@ void metrics_render(FILE *f)
 	fprintf(f, "# HELP portguard_events_total Kernel events received, by kind.\n"
 		   "# TYPE portguard_events_total counter\n");
 	for (k = 1; k < PG_EV_KIND_MAX; k++)
-		fprintf(f, "portguard_events_total{kind=\"%s\"} %llu\n", events_kind_name(k),
+		fprintf(f, "portguard_events_total{kind=\"%s\"} %llu\n", ev_kind_name(k),
 			(unsigned long long)m_kernel[k]);
 	fprintf(f, "# HELP portguard_events_lost_total Kernel events lost (ring buffer full), by "
 		   "kind.\n# TYPE portguard_events_lost_total counter\n");
 	for (k = 1; k < PG_EV_KIND_MAX; k++)
-		fprintf(f, "portguard_events_lost_total{kind=\"%s\"} %llu\n", events_kind_name(k),
+		fprintf(f, "portguard_events_lost_total{kind=\"%s\"} %llu\n", ev_kind_name(k),
 			(unsigned long long)lost[k]);
 	metrics_ports(f, "portguard_rogue_binds_total", "Rogue binds or listens seen, by port.",
 		      m_rogue);

@@ -10,17 +10,16 @@
 
 #include <stdio.h>
 
-#include <json-c/json.h>
-
 struct pg_config;
 struct loader;
+struct pg_ev;
 
 int metrics_init(const struct pg_config *c, struct loader *L);
 void metrics_close(void);
 /* After a reload (the ports and services to list). */
 void metrics_set_config(const struct pg_config *c);
 /* Count one event (before coalescing: the metrics see every one). */
-void metrics_count(json_object *ev);
+void metrics_count(const struct pg_ev *ev);
 /* The kernel delivered an event of this kind. */
 void metrics_kernel_event(unsigned int kind);
 /* Something changed: schedule a write of metrics_file. */

@@ -31,11 +31,14 @@
 #include "config.h"
 #include "control.h"
 #include "diag.h"
-#include "events.h"
-#include "guard.h"
+#include "emit.h"
+#include "encode.h"
+#include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "proc.h"
 #include "restart.h"
+#include "status.h"
 #include "supervise.h"
 
 #define RS_MAX_TARGETS 256
@@ -57,8 +60,16 @@ struct rs_target {
 	int exited;
 };
 
+struct rs_mode {
+	const char *name;
+	const rs_step_fn *steps;
+	int by_hand;	/* a mode of `restart` (the others are commands or the guard's own) */
+	int flush_sig;	/* what the flush sends first */
+	int reclaim;	/* the guard's reclaim of one port */
+};
+
 struct rs_job {
-	const char *mode;
+	const struct rs_mode *mode;
 	const rs_step_fn *steps;
 	int step;
 	struct ctl_client *client;
@@ -73,7 +84,8 @@ struct rs_job {
 	struct pg_timer timer;
 	uint64_t t0_ns, step_t0_ns;
 	const char *step_name;
-	json_object *steps_done;
+	int nsteps;
+	struct ev_step steps_done[EV_STEPS];
 	struct rs_target targets[RS_MAX_TARGETS];
 	int ntargets;
 	int failed;
@@ -81,7 +93,12 @@ struct rs_job {
 };
 
 static struct rs_job *rs_job;
-void (*restart_done_hook)(const char *mode, struct pg_service **svc, int n, int ok);
+static struct restart_env rs_env;
+
+void restart_init(const struct restart_env *env)
+{
+	rs_env = *env;
+}
 
 static void rs_next(struct rs_job *j);
 
@@ -94,32 +111,44 @@ static uint64_t rs_ms(uint64_t since_ns)
 static void rs_say(struct rs_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rs_say(struct rs_job *j, const char *fmt, ...)
 {
-	json_object *o;
 	char buf[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	log_info("%s: %s", j->mode, buf);
+	log_info("%s: %s", j->mode->name, buf);
 	if (!j->client)
 		return;
-	o = json_object_new_object();
-	json_object_object_add(o, "progress", json_object_new_string(buf));
-	if (control_reply(j->client, o) < 0) {
+	if (control_reply(j->client, encode_progress(buf)) < 0) {
 		struct ctl_client *c = j->client;
 
 		j->client = NULL; /* gone; the job goes on */
 		c->on_close = NULL;
 		control_drop(c);
 	}
-	json_object_put(o);
+}
+
+/* The journal's restart_done or restart_failed. */
+static void rs_journal(struct rs_job *j)
+{
+	struct pg_ev ev;
+
+	ev_init(&ev, j->failed ? EV_RESTART_FAILED : EV_RESTART_DONE, 0,
+		j->nsvc == 1 ? j->svc[0]->conf->name : NULL);
+	ev.u.job.mode = j->mode->name;
+	ev.u.job.ms = rs_ms(j->t0_ns);
+	ev.u.job.nsteps = j->nsteps;
+	memcpy(ev.u.job.steps, j->steps_done, sizeof(ev.u.job.steps));
+	if (j->failed)
+		ev_detail(&ev, "%s", j->error);
+	emit_event(&ev);
 }
 
 static void rs_finish(struct rs_job *j)
 {
-	json_object *r = json_object_new_object();
 	struct ctl_client *c = j->client;
+	struct status st = { 0 };
 	int i;
 
 	timer_close(&j->timer);
@@ -129,36 +158,18 @@ static void rs_finish(struct rs_job *j)
 			close(j->targets[i].w.fd);
 			j->targets[i].w.fd = -1;
 		}
-	json_object_object_add(r, "ok", json_object_new_boolean(!j->failed));
-	json_object_object_add(r, "mode", json_object_new_string(j->mode));
-	if (j->failed)
-		json_object_object_add(r, "error", json_object_new_string(j->error));
-	json_object_object_add(r, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
-	json_object_object_add(r, "steps", json_object_get(j->steps_done));
-	json_object_object_add(r, "status", guard_status_json());
-	{
-		json_object *ev = events_new(j->failed ? "restart_failed" : "restart_done",
-					     events_now_us(), NULL);
-
-		json_object_object_add(ev, "mode", json_object_new_string(j->mode));
-		json_object_object_add(ev, "ms", json_object_new_int64(rs_ms(j->t0_ns)));
-		json_object_object_add(ev, "steps", j->steps_done);
-		if (j->nsvc == 1)
-			json_object_object_add(ev, "service",
-					       json_object_new_string(j->svc[0]->conf->name));
-		if (j->failed)
-			json_object_object_add(ev, "detail", json_object_new_string(j->error));
-		guard_emit_json(ev);
-	}
+	rs_journal(j);
 	if (c) {
+		rs_env.status(&st);
 		c->on_close = NULL;
-		control_reply(c, r);
+		control_reply(c, encode_job(!j->failed, j->mode->name, j->failed ? j->error : NULL,
+					    rs_ms(j->t0_ns), j->steps_done, j->nsteps, &st));
+		status_free(&st);
 	}
-	json_object_put(r);
 	free(j->ports);
 	rs_job = NULL;
-	if (restart_done_hook)
-		restart_done_hook(j->mode, j->svc, j->nsvc, !j->failed);
+	if (rs_env.done)
+		rs_env.done(j->mode->reclaim, j->svc, j->nsvc, !j->failed);
 	if (c && !j->in_request)
 		control_finish(c);
 	loop_defer_free(j); /* its watches may have events pending in this batch */
@@ -179,11 +190,10 @@ static void rs_fail(struct rs_job *j, const char *fmt, ...)
 
 static void rs_step_done(struct rs_job *j)
 {
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "step", json_object_new_string(j->step_name));
-	json_object_object_add(o, "ms", json_object_new_int64(rs_ms(j->step_t0_ns)));
-	json_object_array_add(j->steps_done, o);
+	if (j->nsteps < EV_STEPS) {
+		j->steps_done[j->nsteps].name = j->step_name;
+		j->steps_done[j->nsteps++].ms = rs_ms(j->step_t0_ns);
+	}
 	timer_disarm(&j->timer);
 	rs_next(j);
 }
@@ -268,15 +278,6 @@ static void rs_step_kill(struct rs_job *j)
 
 /* ---- flush ---- */
 
-static int rs_is_kthread(uint32_t pid)
-{
-	/*
-	 * field 9, flags: PF_KTHREAD. A process we cannot read is caught later:
-	 * without its /proc/<pid>/fd it cannot be shown to hold the socket.
-	 */
-	return (diag_proc_stat(pid, 9) & 0x00200000) != 0;
-}
-
 static void rs_target_exited(struct pg_watch *w, uint32_t events)
 {
 	struct rs_target *t = w->arg;
@@ -301,7 +302,7 @@ static int rs_still_holds(const struct rs_target *t)
 	int i;
 
 	for (i = 0; i < t->ninodes; i++)
-		if (diag_pid_has_inode(t->pid, t->inode[i]))
+		if (proc_has_inode(t->pid, t->inode[i]))
 			return 1;
 	return 0;
 }
@@ -392,7 +393,7 @@ static int rs_add_target(struct rs_job *j, const struct diag_sock *d, const stru
 /* Does any socket of pid hold a protected port? Names it in *port. */
 static int rs_holds_protected(const struct diag_result *r, uint32_t pid, int *port)
 {
-	const struct pg_config *c = guard_config();
+	const struct pg_config *c = rs_env.config();
 	int i, k;
 
 	for (i = 0; i < r->n; i++)
@@ -406,8 +407,7 @@ static int rs_holds_protected(const struct diag_result *r, uint32_t pid, int *po
 
 static void rs_step_flush(struct rs_job *j)
 {
-	const struct pg_config *c = guard_config();
-	int emergency = !strcmp(j->mode, "emergency");
+	const struct pg_config *c = rs_env.config();
 	uint8_t *want = calloc(65536, 1);
 	struct diag_result r = { 0 };
 	int i, k, p, err;
@@ -434,7 +434,7 @@ static void rs_step_flush(struct rs_job *j)
 			struct diag_holder *h = &d->holders[k];
 			int prot;
 
-			if (h->pid == 1 || h->pid == (uint32_t)getpid() || rs_is_kthread(h->pid)) {
+			if (h->pid == 1 || h->pid == (uint32_t)getpid() || proc_is_kthread(h->pid)) {
 				rs_fail(j, "flush: port %u is held by pid %u (%s), which portguard "
 					"never kills", d->port, h->pid, h->comm);
 				break;
@@ -464,7 +464,7 @@ static void rs_step_flush(struct rs_job *j)
 	}
 	for (i = 0; i < j->ntargets; i++) {
 		struct rs_target *t = &j->targets[i];
-		int sig = emergency ? SIGKILL : SIGTERM;
+		int sig = j->mode->flush_sig;
 
 		if (rs_signal(j, t, sig) > 0)
 			rs_say(j, "flush: %s pid %u (%s, uid %u) holding port %d", sigabbrev_np(sig),
@@ -478,12 +478,12 @@ static void rs_step_flush(struct rs_job *j)
 
 static int rs_port_held(struct rs_job *j, int *port, uint32_t *pid)
 {
-	struct claims *t = guard_claims_table();
-	uint64_t host = guard_host_netns();
+	const struct claims *t = rs_env.claims();
+	uint64_t host = rs_env.host_netns();
 	int i;
 
 	for (i = 0; i < t->n; i++) {
-		struct claim *c = &t->v[i];
+		const struct claim *c = &t->v[i];
 
 		if (c->netns == host && j->ports[c->port] && c->state >= CLAIM_BOUND) {
 			*port = c->port;
@@ -570,7 +570,7 @@ static int rs_unix_path_live(const char *path)
 static void rs_clean_pidfile(struct rs_job *j, struct pg_service *s)
 {
 	const char *path = s->conf->pidfile;
-	char comm[64] = "?", cpath[64];
+	char comm[64] = "?";
 	long pid = 0;
 	FILE *f;
 
@@ -580,12 +580,7 @@ static void rs_clean_pidfile(struct rs_job *j, struct pg_service *s)
 		pid = 0;
 	fclose(f);
 	if (pid > 0 && kill(pid, 0) == 0) {
-		snprintf(cpath, sizeof(cpath), "/proc/%ld/comm", pid);
-		if ((f = fopen(cpath, "r"))) {
-			if (fgets(comm, sizeof(comm), f))
-				comm[strcspn(comm, "\n")] = 0;
-			fclose(f);
-		}
+		proc_comm((uint32_t)pid, comm, sizeof(comm));
 		/* The service is stopped and its cgroup empty: this pid was recycled. */
 		rs_say(j, "%s: pidfile %s names pid %ld (%s), a live process that is not the "
 			  "service: left alone, file replaced", s->conf->name, path, pid, comm);
@@ -637,7 +632,7 @@ static void rs_start_timeout(struct pg_timer *tm)
 	for (i = 0; i < j->nsvc && i < j->idx; i++)
 		if (j->svc[i]->state != SVC_RUNNING) {
 			rs_fail(j, "%s: not ready in time; see %s/%s.log", j->svc[i]->conf->name,
-				guard_config()->log_dir, j->svc[i]->conf->name);
+				rs_env.config()->log_dir, j->svc[i]->conf->name);
 			return;
 		}
 }
@@ -675,7 +670,7 @@ static void rs_start_group(struct rs_job *j)
 			return; /* it failed at once and the job ended */
 		if (err) {
 			rs_fail(j, "%s: cannot start: %s; see %s/%s.log", s->conf->name,
-				strerror(-err), guard_config()->log_dir, s->conf->name);
+				strerror(-err), rs_env.config()->log_dir, s->conf->name);
 			return;
 		}
 		if (s->conf->start_timeout_ms > deadline)
@@ -696,7 +691,7 @@ static void rs_step_start(struct rs_job *j)
 	rs_start_group(j);
 }
 
-void restart_on_service(const char *type, struct pg_service *s)
+void restart_on_service(enum ev_type type, struct pg_service *s)
 {
 	struct rs_job *j = rs_job;
 	int i, mine = 0;
@@ -709,7 +704,7 @@ void restart_on_service(const char *type, struct pg_service *s)
 		return;
 	if (s->conf->type == PG_SVC_HTTP && s->conf->priority != j->group_prio)
 		return;
-	if (!strcmp(type, "service_ready")) {
+	if (type == EV_SERVICE_READY) {
 		if (s->conf->port)
 			rs_say(j, "started %s (pid %d): listening on %d after %llu ms", s->conf->name,
 			       (int)s->pid, s->conf->port, (unsigned long long)rs_ms(j->step_t0_ns));
@@ -726,59 +721,68 @@ void restart_on_service(const char *type, struct pg_service *s)
 			timer_disarm(&j->timer);
 			rs_start_group(j);
 		}
-	} else if (!strcmp(type, "service_exit") || !strcmp(type, "service_fatal")) {
+	} else if (type == EV_SERVICE_EXIT || type == EV_SERVICE_FATAL) {
 		if (s->conf->port)
 			rs_fail(j, "%s: not listening on %d after %llu ms: it exited or timed out; "
 				"see %s/%s.log", s->conf->name, s->conf->port,
-				(unsigned long long)rs_ms(j->step_t0_ns), guard_config()->log_dir,
+				(unsigned long long)rs_ms(j->step_t0_ns), rs_env.config()->log_dir,
 				s->conf->name);
 		else
 			rs_fail(j, "%s: exited during its start window; see %s/%s.log",
-				s->conf->name, guard_config()->log_dir, s->conf->name);
+				s->conf->name, rs_env.config()->log_dir, s->conf->name);
 	}
 }
 
 /* ---- verify ---- */
 
+/* What port p must be after the job: its http owner's, or free. NULL: as it is. */
+static const char *rs_verify_port(struct rs_job *j, const struct st_port *p, char *want, size_t len)
+{
+	struct pg_service *owner = supervise_by_port(p->port);
+	int i, selected = 0, http = owner && owner->conf->type == PG_SVC_HTTP;
+
+	for (i = 0; i < j->nsvc; i++)
+		selected |= j->svc[i] == owner;
+	if (!j->ports[p->port] || (owner && !selected))
+		return NULL;
+	if (http ? p->state == PORT_OWNED : p->state == PORT_FREE)
+		return NULL;
+	if (http)
+		snprintf(want, len, "owned by %s", owner->conf->name);
+	else
+		snprintf(want, len, "free");
+	return want;
+}
+
 static void rs_step_verify(struct rs_job *j)
 {
-	json_object *st = guard_status_json(), *ports;
-	int i, k;
+	struct status st = { 0 };
+	char want[96];
+	int i;
 
 	j->step_name = "verify";
 	for (i = 0; i < j->nsvc; i++)
 		if (j->svc[i]->state != SVC_RUNNING) {
-			json_object_put(st);
 			rs_fail(j, "verify: %s is %s", j->svc[i]->conf->name,
 				svc_state_name(j->svc[i]->state));
 			return;
 		}
-	json_object_object_get_ex(st, "ports", &ports);
-	for (k = 0; k < (int)json_object_array_length(ports); k++) {
-		json_object *p = json_object_array_get_idx(ports, k);
-		int port = json_object_get_int(json_object_object_get(p, "port"));
-		const char *state = json_object_get_string(json_object_object_get(p, "state"));
-		struct pg_service *owner = supervise_by_port(port);
-		int selected = 0;
+	if (rs_env.status(&st) < 0) {
+		status_free(&st);
+		rs_fail(j, "verify: out of memory");
+		return;
+	}
+	for (i = 0; i < st.nports; i++)
+		if (rs_verify_port(j, &st.ports[i], want, sizeof(want))) {
+			int port = st.ports[i].port;
+			enum port_state state = st.ports[i].state;
 
-		for (i = 0; i < j->nsvc; i++)
-			selected |= j->svc[i] == owner;
-		if (!j->ports[port] || (owner && !selected))
-			continue;
-		if ((owner && owner->conf->type == PG_SVC_HTTP) ? strcmp(state, "owned")
-								: strcmp(state, "free")) {
-			char want[96];
-
-			if (owner && owner->conf->type == PG_SVC_HTTP)
-				snprintf(want, sizeof(want), "owned by %s", owner->conf->name);
-			else
-				snprintf(want, sizeof(want), "free");
-			json_object_put(st);
-			rs_fail(j, "verify: port %d is %s, expected %s", port, state, want);
+			status_free(&st);
+			rs_fail(j, "verify: port %d is %s, expected %s", port,
+				port_state_name(state), want);
 			return;
 		}
-	}
-	json_object_put(st);
+	status_free(&st);
 	rs_say(j, "verified: every service RUNNING, every assigned port held by its owner "
 		  "(total %llu ms)", (unsigned long long)rs_ms(j->t0_ns));
 	rs_step_done(j);
@@ -837,111 +841,113 @@ int restart_busy(void)
 	return rs_job != NULL;
 }
 
-static json_object *rs_refuse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_object *rs_refuse(const char *fmt, ...)
-{
-	json_object *o = json_object_new_object();
-	char buf[512];
-	va_list ap;
+static const struct rs_mode rs_modes[] = {
+	{ "master", rs_master, 1, SIGTERM, 0 },
+	{ "quick", rs_quick, 1, SIGTERM, 0 },
+	{ "emergency", rs_emergency, 1, SIGKILL, 0 },
+	{ "stop", rs_stop_only, 0, SIGTERM, 0 },
+	{ "start", rs_start_only, 0, SIGTERM, 0 },
+	{ "reclaim", rs_master, 0, SIGTERM, 1 }, /* master, for one port, by the guard itself */
+};
+#define RS_NMODES (sizeof(rs_modes) / sizeof(rs_modes[0]))
 
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_object_object_add(o, "ok", json_object_new_boolean(0));
-	json_object_object_add(o, "error", json_object_new_string(buf));
-	return o;
+static const struct rs_mode *rs_mode_find(const char *name)
+{
+	size_t m;
+
+	for (m = 0; m < RS_NMODES; m++)
+		if (!strcmp(rs_modes[m].name, name))
+			return &rs_modes[m];
+	return NULL;
 }
 
-/* Select services (all, or those named) and their ports; NULL and *err on a bad name. */
-static json_object *rs_select(struct rs_job *j, json_object *names)
+/* "master, quick or emergency": the modes of `restart`, from the table. */
+static const char *rs_mode_list(char *buf, size_t len)
 {
-	const struct pg_config *c = guard_config();
-	int i, k, n = names ? (int)json_object_array_length(names) : 0;
+	size_t m, n = 0, k = 0, at = 0;
 
+	for (m = 0; m < RS_NMODES; m++)
+		n += rs_modes[m].by_hand;
+	buf[0] = 0;
+	for (m = 0; m < RS_NMODES && at < len; m++)
+		if (rs_modes[m].by_hand)
+			at += snprintf(buf + at, len - at, "%s%s", !k++ ? "" : k == n ? " or " : ", ",
+				       rs_modes[m].name);
+	return buf;
+}
+
+/* Select the services (all, or those named) and their ports; an error line on a bad name. */
+static char *rs_select(struct rs_job *j, const struct ctl_request *req)
+{
+	const struct pg_config *c = rs_env.config();
+	int i, k, n = req ? req->nnames : 0;
+
+	for (k = 0; k < n; k++)
+		if (!supervise_by_name(req->names[k]))
+			return encode_error("no service named \"%s\" in %s", req->names[k], c->path);
 	for (i = 0; i < supervise_count(); i++) {
 		struct pg_service *s = supervise_get(i);
 		int want = n == 0;
 
 		for (k = 0; k < n && !want; k++)
-			want = !strcmp(json_object_get_string(json_object_array_get_idx(names, k)),
-				       s->conf->name);
+			want = !strcmp(req->names[k], s->conf->name);
 		if (want) {
 			j->svc[j->nsvc++] = s;
 			if (s->conf->port)
 				j->ports[s->conf->port] = 1;
 		}
 	}
-	for (k = 0; k < n; k++)
-		if (!supervise_by_name(json_object_get_string(json_object_array_get_idx(names, k))))
-			return rs_refuse("no service named \"%s\" in %s",
-					 json_object_get_string(json_object_array_get_idx(names, k)),
-					 c->path);
 	if (n == 0) /* everything: every assigned port, the reserved ones too */
 		for (i = 1; i < 65536; i++)
 			j->ports[i] |= c->guarded[i];
 	return NULL;
 }
 
-static const struct {
-	const char *mode;
-	const rs_step_fn *steps;
-} rs_modes[] = {
-	{ "master", rs_master },     { "quick", rs_quick }, { "emergency", rs_emergency },
-	{ "stop", rs_stop_only },    { "start", rs_start_only },
-	{ "reclaim", rs_master }, /* master, for one service, started by the guard itself */
-};
-
-/* A new job for mode on the named services (all when names is NULL); NULL and *err. */
-static struct rs_job *rs_new(const char *mode, json_object *names, json_object **err)
+/* A new job of mode on the services req names (all when NULL or none); NULL and *err. */
+static struct rs_job *rs_new(const struct rs_mode *mode, const struct ctl_request *req,
+			     char **err)
 {
-	struct rs_job *j;
-	size_t m;
+	struct rs_job *j = calloc(1, sizeof(*j));
 
-	for (m = 0; m < sizeof(rs_modes) / sizeof(rs_modes[0]) && strcmp(rs_modes[m].mode, mode);
-	     m++)
-		;
-	if (m == sizeof(rs_modes) / sizeof(rs_modes[0])) {
-		*err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
-				 mode);
-		return NULL;
-	}
-	j = calloc(1, sizeof(*j));
 	if (j)
 		j->ports = calloc(65536, 1);
 	if (!j || !j->ports || timer_init(&j->timer, rs_timer_none, j) < 0) {
 		if (j)
 			free(j->ports);
 		free(j);
-		*err = rs_refuse("out of resources");
+		*err = encode_error("out of resources");
 		return NULL;
 	}
-	*err = rs_select(j, names);
+	*err = rs_select(j, req);
 	if (*err) {
 		timer_close(&j->timer);
 		free(j->ports);
 		free(j);
 		return NULL;
 	}
-	j->mode = rs_modes[m].mode;
-	j->steps = rs_modes[m].steps;
-	j->steps_done = json_object_new_array();
+	j->mode = mode;
+	j->steps = mode->steps;
 	j->t0_ns = now_ns();
 	return j;
 }
 
 int restart_reclaim(struct pg_service *s)
 {
-	json_object *names, *err = NULL;
+	struct ctl_request *req;
 	struct rs_job *j;
+	char *err = NULL;
 
 	if (rs_job)
 		return -EBUSY;
-	names = json_object_new_array();
-	json_object_array_add(names, json_object_new_string(s->conf->name));
-	j = rs_new("reclaim", names, &err);
-	json_object_put(names);
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->nnames = 1;
+	snprintf(req->names[0], sizeof(req->names[0]), "%s", s->conf->name);
+	j = rs_new(rs_mode_find("reclaim"), req, &err);
+	free(req);
 	if (!j) {
-		json_object_put(err);
+		free(err);
 		return -ENOMEM;
 	}
 	/* a reclaim flushes the owner's port only, never the reserved ones */
@@ -953,43 +959,52 @@ int restart_reclaim(struct pg_service *s)
 	return 0;
 }
 
-int restart_request(struct ctl_client *c, const char *cmd, json_object *req)
+/* Why req cannot start a job now (an error line), or NULL and *mode. */
+static char *rs_refusal(struct ctl_client *c, const struct ctl_request *req,
+			const struct rs_mode **mode)
 {
-	json_object *modev = NULL, *names = NULL, *err = NULL;
-	const char *mode = cmd;
-	struct rs_job *j = NULL;
+	char modes[64];
 
-	if (!strcmp(cmd, "restart")) {
-		mode = "master";
-		if (json_object_object_get_ex(req, "mode", &modev) && modev)
-			mode = json_object_get_string(modev);
-		if (strcmp(mode, "master") && strcmp(mode, "quick") && strcmp(mode, "emergency"))
-			err = rs_refuse("unknown restart mode \"%.32s\" (master, quick or emergency)",
-					mode);
-	}
 	if (c->uid != 0)
-		err = rs_refuse("%s changes state: it requires root", cmd);
-	else if (rs_job)
-		err = rs_refuse("a %s is already running (step %s, %llu ms so far): try again when "
-				"it ends", rs_job->mode, rs_job->step_name ? rs_job->step_name : "-",
-				(unsigned long long)rs_ms(rs_job->t0_ns));
-	if (!err) {
-		json_object_object_get_ex(req, "services", &names);
-		if (names && !json_object_is_type(names, json_type_array))
-			err = rs_refuse("\"services\" must be a list of names");
-		else
-			j = rs_new(mode, names, &err);
+		return encode_error("%s changes state: it requires root", req->cmd);
+	if (rs_job)
+		return encode_error("a %s is already running (step %s, %llu ms so far): try again "
+				    "when it ends", rs_job->mode->name,
+				    rs_job->step_name ? rs_job->step_name : "-",
+				    (unsigned long long)rs_ms(rs_job->t0_ns));
+	*mode = rs_mode_find(req->cmd);
+	if (!strcmp(req->cmd, "restart")) {
+		*mode = rs_mode_find(req->has_mode ? req->mode : "master");
+		if (!*mode || !(*mode)->by_hand)
+			return encode_error("unknown restart mode \"%.32s\" (%s)", req->mode,
+					    rs_mode_list(modes, sizeof(modes)));
 	}
-	if (err) {
+	if (!*mode)
+		return encode_error("\"%.32s\" is not a job", req->cmd);
+	if (req->services_bad)
+		return encode_error("\"services\" must be a list of names");
+	if (req->too_many)
+		return encode_error("\"services\": more than %d names", CTL_NAMES_MAX);
+	return NULL;
+}
+
+int restart_request(struct ctl_client *c, const struct ctl_request *req)
+{
+	const struct rs_mode *mode = NULL;
+	struct rs_job *j = NULL;
+	char *err = rs_refusal(c, req, &mode);
+
+	if (!err)
+		j = rs_new(mode, req, &err);
+	if (!j) {
 		control_reply(c, err);
-		json_object_put(err);
 		return 0;
 	}
 	j->client = c;
 	c->on_close = rs_client_gone;
 	j->in_request = 1;
 	rs_job = j;
-	log_info("%s requested by pid %d (%d services)", j->mode, (int)c->pid, j->nsvc);
+	log_info("%s requested by pid %d (%d services)", j->mode->name, (int)c->pid, j->nsvc);
 	rs_next(j);
 	if (rs_job != j)
 		return 0; /* finished at once: the caller closes the client */

@@ -32,9 +32,10 @@
 #include <wordexp.h>
 
 #include "cgroup.h"
-#include "diag.h"
+#include "event.h"
 #include "fs.h"
 #include "log.h"
+#include "proc.h"
 #include "supervise.h"
 
 #ifndef P_PIDFD
@@ -112,9 +113,10 @@ static struct svc_priv *svc_priv(struct pg_service *s)
 	return &svc_priv_tab[s - svc_tab];
 }
 
-static void svc_emit(const char *type, struct pg_service *s, const char *detail)
+static void svc_emit(enum ev_type type, struct pg_service *s, const char *detail)
 {
-	log_debug("%s: %s%s%s", s->conf->name, type, detail ? ": " : "", detail ? detail : "");
+	log_debug("%s: %s%s%s", s->conf->name, ev_type_name(type), detail ? ": " : "",
+		  detail ? detail : "");
 	if (svc_emit_fn)
 		svc_emit_fn(type, s, detail);
 }
@@ -140,7 +142,7 @@ static int svc_write_file(const char *path, const char *text)
 /* Field 22 of /proc/PID/stat: start time in clock ticks after boot. 0 on error. */
 static unsigned long long svc_proc_starttime(pid_t pid)
 {
-	return diag_proc_stat((uint32_t)pid, 22);
+	return proc_stat((uint32_t)pid, 22);
 }
 
 static int64_t svc_boot_time_s(void)
@@ -548,8 +550,8 @@ static int svc_spawn_failed(struct pg_service *s, const struct svc_child_err *ce
 	s->last_exit_code = 127;
 	s->last_signal = 0;
 	s->state = SVC_FATAL;
-	svc_emit("service_exit", s, detail);
-	svc_emit("service_fatal", s, detail);
+	svc_emit(EV_SERVICE_EXIT, s, detail);
+	svc_emit(EV_SERVICE_FATAL, s, detail);
 	return err;
 }
 
@@ -623,7 +625,7 @@ static int svc_spawn(struct pg_service *s)
 		svc_priv(s)->exec_w.fd = -1;
 	}
 	svc_write_state(s);
-	svc_emit("service_start", s, NULL);
+	svc_emit(EV_SERVICE_START, s, NULL);
 	if (sc->type == PG_SVC_BACKGROUND)
 		timer_arm_ms(&s->timer, sc->start_window_ms);
 	else
@@ -803,7 +805,7 @@ static void svc_finish_stop(struct pg_service *s)
 	s->stopped_cb = NULL;
 	s->stopped_arg = NULL;
 	if (was != SVC_STOPPED)
-		svc_emit("service_stop", s, NULL);
+		svc_emit(EV_SERVICE_STOP, s, NULL);
 	if (cb)
 		cb(s, arg);
 	if (svc_stopall_wait == s) {
@@ -824,7 +826,7 @@ static void svc_backoff(struct pg_service *s)
 	s->state = SVC_BACKOFF;
 	timer_arm_ms(&s->timer, delay);
 	snprintf(detail, sizeof(detail), "restart in %llu ms", (unsigned long long)delay);
-	svc_emit("service_backoff", s, detail);
+	svc_emit(EV_SERVICE_BACKOFF, s, detail);
 }
 
 /* The process is gone and the cgroup empty: restart it or not. */
@@ -845,7 +847,7 @@ static void svc_policy(struct pg_service *s)
 	if (s->failures >= SVC_MAX_FAILURES) {
 		s->state = SVC_FATAL;
 		snprintf(detail, sizeof(detail), "%d failed starts in a row", s->failures);
-		svc_emit("service_fatal", s, detail);
+		svc_emit(EV_SERVICE_FATAL, s, detail);
 		return;
 	}
 	svc_backoff(s);
@@ -889,7 +891,7 @@ static void svc_start_failed(struct pg_service *s)
 	else
 		snprintf(detail, sizeof(detail), "not ready after %llums", (unsigned long long)ms);
 	svc_priv(s)->failed = 1;
-	svc_emit("service_exit", s, detail);
+	svc_emit(EV_SERVICE_EXIT, s, detail);
 	svc_begin_stop(s, s->conf->stop_signal);
 	svc_act_check_done(s);
 }
@@ -937,7 +939,7 @@ static int svc_act_ready(struct pg_service *s)
 	 * enough (SVC_STABLE_MS) is decided from ready_ms when it exits.
 	 */
 	timer_disarm(&s->timer);
-	svc_emit("service_ready", s, NULL);
+	svc_emit(EV_SERVICE_READY, s, NULL);
 	return 0;
 }
 
@@ -974,7 +976,7 @@ static int svc_act_exit(struct pg_service *s)
 	char detail[96];
 
 	svc_exit_detail(s, detail, sizeof(detail));
-	svc_emit("service_exit", s, detail);
+	svc_emit(EV_SERVICE_EXIT, s, detail);
 	if (cg_populated(s->cgpath) <= 0) {
 		svc_settle(s);
 		return 0;
@@ -1150,7 +1152,7 @@ static void svc_adopt(struct pg_service *s)
 	s->last_exit_code = -1;
 	svc_write_state(s);
 	snprintf(detail, sizeof(detail), "pid %d", (int)pid);
-	svc_emit("service_adopt", s, detail);
+	svc_emit(EV_SERVICE_ADOPT, s, detail);
 }
 
 /* ---- public API ---- */

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "event.h"
 #include "loop.h"
 
 enum svc_state {
@@ -54,11 +55,11 @@ struct pg_service {
 };
 
 /*
- * Lifecycle notifications to the guard: type is one of "service_start",
- * "service_ready", "service_exit", "service_backoff", "service_fatal",
- * "service_stop", "service_adopt". detail is a short human text or NULL.
+ * Lifecycle notifications to the guard: type is one of the EVF_SERVICE
+ * types (EV_SERVICE_START, _READY, _EXIT, _BACKOFF, _FATAL, _STOP, _ADOPT).
+ * detail is a short human text or NULL.
  */
-typedef void (*svc_event_fn)(const char *type, struct pg_service *s, const char *detail);
+typedef void (*svc_event_fn)(enum ev_type type, struct pg_service *s, const char *detail);
 
 /*
  * Create the instance cgroup and one cgroup per service, and adopt the

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-3-Clause
 /* libFuzzer harness: one control-socket request line, as the guard reads it (make fuzz). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
@@ -9,14 +10,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_object *req = NULL, *cmd;
-	const char *why = control_parse_request((const char *)data, size, &req);
+	struct ctl_request *req = malloc(sizeof(*req));
+	const char *why;
+	int i;
 
-	if (why)
+	if (!req)
 		return 0;
-	/* what the request table then reads of it */
-	if (json_object_object_get_ex(req, "cmd", &cmd) && json_object_is_type(cmd, json_type_string))
-		(void)strcmp(json_object_get_string(cmd), "status");
-	json_object_put(req);
+	why = control_parse_request((const char *)data, size, req);
+	/* what the request table and a job then read of it: every string is terminated */
+	if (!why) {
+		(void)strcmp(req->cmd, "status");
+		(void)strlen(req->mode);
+		for (i = 0; i < req->nnames; i++)
+			(void)strlen(req->names[i]);
+	}
+	free(req);
 	return 0;
 }

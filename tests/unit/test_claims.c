@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "claims.h"
+#include "event.h"
 
 static struct claim *add(struct claims *t, uint64_t cookie, uint16_t port, uint16_t proto,
 			 const char *addr, enum claim_state st, uint32_t pid)
@@ -165,10 +166,11 @@ static void test_addr_str(void **state)
 	char buf[64];
 
 	(void)state;
-	assert_string_equal(claim_addr_str(add(&t, 1, 1, IPPROTO_TCP, "10.1.2.3", CLAIM_LISTEN, 1),
-					   buf, sizeof(buf)), "10.1.2.3");
-	assert_string_equal(claim_addr_str(add(&t, 2, 1, IPPROTO_TCP, "fe80::1", CLAIM_LISTEN, 1),
-					   buf, sizeof(buf)), "fe80::1");
+	struct claim *c = add(&t, 1, 1, IPPROTO_TCP, "10.1.2.3", CLAIM_LISTEN, 1);
+
+	assert_string_equal(ev_addr_str(c->family, c->addr, buf, sizeof(buf)), "10.1.2.3");
+	c = add(&t, 2, 1, IPPROTO_TCP, "fe80::1", CLAIM_LISTEN, 1);
+	assert_string_equal(ev_addr_str(c->family, c->addr, buf, sizeof(buf)), "fe80::1");
 	claims_free(&t);
 }
 

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alerts.h"
+#include "control.h"
+#include "emit.h"
+#include "encode.h"
+#include "journal.h"
+#include "log.h"
+#include "metrics.h"
+#include "status.h"
+
+static struct pg_ev emit_ring[ST_RECENT]; /* the last conflicts */
+static int emit_nrecent;
+
+/* The port an event is about, 0 when none. */
+static int emit_port(const struct pg_ev *ev)
+{
+	if (ev_flags(ev->type) & EVF_KERNEL)
+		return ev->u.k.port;
+	if (ev->type == EV_RECLAIM || ev->type == EV_RECLAIM_BACKOFF)
+		return ev->u.reclaim.port;
+	return 0;
+}
+
+void emit_publish(struct pg_ev *ev)
+{
+	char *line = encode_event(ev);
+	int err;
+
+	if (!line) {
+		log_warnx("%s: out of memory: the event is lost", ev_type_name(ev->type));
+		return;
+	}
+	if ((err = journal_write(line)))
+		log_warnx("journal write failed: %s", strerror(-err));
+	fprintf(stderr, "%s\n", line);
+	clearerr(stderr);
+	control_broadcast(line);
+	alerts_deliver(ev, line);
+	if (ev_flags(ev->type) & EVF_CONFLICT)
+		emit_ring[emit_nrecent++ % ST_RECENT] = *ev; /* EVF_KEEP: literals only */
+	free(line);
+}
+
+void emit_event(struct pg_ev *ev)
+{
+	metrics_count(ev);
+	if (alerts_coalesce(ev))
+		emit_publish(ev);
+}
+
+int emit_recent(const struct pg_ev **out, int max)
+{
+	int n = emit_nrecent < ST_RECENT ? emit_nrecent : ST_RECENT, i, k = 0;
+
+	for (i = emit_nrecent - n; i < emit_nrecent && k < max; i++)
+		out[k++] = &emit_ring[i % ST_RECENT];
+	return k;
+}
+
+const struct pg_ev *emit_last_conflict(int port)
+{
+	int i, n = emit_nrecent < ST_RECENT ? emit_nrecent : ST_RECENT;
+
+	for (i = emit_nrecent - 1; i >= emit_nrecent - n; i--)
+		if (emit_port(&emit_ring[i % ST_RECENT]) == port)
+			return &emit_ring[i % ST_RECENT];
+	return NULL;
+}
+
+void emit_reset(void)
+{
+	emit_nrecent = 0;
+}

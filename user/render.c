@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The CLI's human rendering of what the guard says (the JSON of encode.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "render.h"
+
+static const char *jstr(json_object *o, const char *key, const char *dflt)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return dflt;
+	return json_object_get_string(v);
+}
+
+static int64_t jint(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static void render_holders(FILE *f, json_object *holders)
+{
+	int i, n = json_object_array_length(holders);
+
+	if (!n)
+		fprintf(f, "-");
+	for (i = 0; i < n; i++) {
+		json_object *h = json_object_array_get_idx(holders, i);
+
+		fprintf(f, "%s%lld/%s uid %lld %s %s%s%s", i ? ", " : "", (long long)jint(h, "pid"),
+			jstr(h, "comm", "?"), (long long)jint(h, "uid"), jstr(h, "proto", "?"),
+			jstr(h, "addr", "?"), jstr(h, "service", NULL) ? " service " : "",
+			jstr(h, "service", ""));
+	}
+}
+
+void render_status(FILE *f, json_object *st)
+{
+	json_object *g, *svcs, *ports, *conf;
+	int i;
+
+	json_object_object_get_ex(st, "guard", &g);
+	if (g && json_object_get_boolean(json_object_object_get(g, "running")))
+		fprintf(f, "guard %s: running, pid %lld, mode %s, up %llds, events %lld, lost %lld\n",
+			jstr(g, "name", "?"), (long long)jint(g, "pid"), jstr(g, "mode", "?"),
+			(long long)jint(g, "uptime_s"), (long long)jint(g, "events"),
+			(long long)jint(g, "lost"));
+	else
+		fprintf(f, "guard %s: NOT RUNNING (port table from one sock_diag snapshot)\n",
+			g ? jstr(g, "name", "?") : "?");
+	if (json_object_object_get_ex(st, "services", &svcs) && json_object_array_length(svcs)) {
+		fprintf(f, "\n%-26s %-9s %8s %6s %-6s %8s %s\n", "SERVICE", "STATE", "PID", "PORT",
+			"LISTEN", "UPTIME", "RESTARTS");
+		for (i = 0; i < (int)json_object_array_length(svcs); i++) {
+			json_object *s = json_object_array_get_idx(svcs, i);
+			char port[16] = "-";
+
+			if (jint(s, "port"))
+				snprintf(port, sizeof(port), "%lld", (long long)jint(s, "port"));
+			fprintf(f, "%-26s %-9s %8lld %6s %-6s %7llds %lld\n", jstr(s, "name", "?"),
+				jstr(s, "state", "?"), (long long)jint(s, "pid"), port,
+				jint(s, "port") ? (json_object_get_boolean(json_object_object_get(
+							   s, "listening")) ? "yes" : "no") : "-",
+				(long long)jint(s, "uptime_s"), (long long)jint(s, "restarts"));
+		}
+	}
+	if (json_object_object_get_ex(st, "ports", &ports)) {
+		fprintf(f, "\n%-6s %-10s %-26s %7s %s\n", "PORT", "STATE", "OWNER", "DENIED",
+			"HOLDERS");
+		for (i = 0; i < (int)json_object_array_length(ports); i++) {
+			json_object *p = json_object_array_get_idx(ports, i), *h;
+
+			fprintf(f, "%-6lld %-10s %-26s %7lld ", (long long)jint(p, "port"),
+				jstr(p, "state", "?"), jstr(p, "owner", "-"), (long long)jint(p, "denied"));
+			json_object_object_get_ex(p, "holders", &h);
+			render_holders(f, h);
+			fprintf(f, "\n");
+		}
+	}
+	if (json_object_object_get_ex(st, "conflicts", &conf) && json_object_array_length(conf)) {
+		fprintf(f, "\nrecent conflicts:\n");
+		for (i = 0; i < (int)json_object_array_length(conf); i++) {
+			fprintf(f, "  ");
+			render_event(f, json_object_array_get_idx(conf, i));
+		}
+	}
+}
+
+void render_event(FILE *f, json_object *ev)
+{
+	static const char *skip[] = { "ts", "type", NULL };
+	int i;
+
+	fprintf(f, "%s %-14s", jstr(ev, "ts", "?"), jstr(ev, "type", "?"));
+	json_object_object_foreach(ev, key, val)
+	{
+		for (i = 0; skip[i] && strcmp(skip[i], key); i++)
+			;
+		if (skip[i] || !val || !strcmp(key, "cookie") || !strcmp(key, "tid") ||
+		    !strcmp(key, "cgroup_id") || !strcmp(key, "netns") || !strcmp(key, "family"))
+			continue;
+		fprintf(f, " %s=%s", key, json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+	}
+	fprintf(f, "\n");
+}

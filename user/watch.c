@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "claims.h"
+#include "config.h"
+#include "ctx.h"
+#include "diag.h"
+#include "emit.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "proc.h"
+#include "status.h"
+#include "supervise.h"
+#include "watch.h"
+
+/* Bits of claim.reported: each alert is raised once per socket. */
+#define REP_ROGUE (1 << 0)
+#define REP_CONFLICT (1 << 1)
+#define REP_SHARED (1 << 2)
+#define REP_NETNS (1 << 3)
+
+/*
+ * At most WATCH_BATCH events per wake-up: a storm must not keep the loop
+ * from the control socket, the timers and the services (the ring fd stays
+ * readable while events are left, so the next epoll_wait comes back).
+ */
+#define WATCH_BATCH 4096
+
+static struct {
+	struct guard_ctx *x;
+	struct watch_hooks h;
+	struct claims claims;
+	int batch_left;		/* events this wake-up may still take (0: no limit) */
+	uint64_t events_seen;
+	uint64_t lost_seen;
+	int need_resync;
+	uint32_t denied[65536]; /* binds denied in the kernel, per port */
+} W;
+
+void watch_init(struct guard_ctx *x, const struct watch_hooks *h)
+{
+	memset(&W, 0, sizeof(W));
+	W.x = x;
+	W.h = *h;
+}
+
+const struct claims *watch_claims(void)
+{
+	return &W.claims;
+}
+
+uint64_t watch_denied(int port)
+{
+	return port > 0 && port < 65536 ? W.denied[port] : 0;
+}
+
+uint64_t watch_denied_total(void)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 1; i < 65536; i++)
+		n += W.denied[i];
+	return n;
+}
+
+uint64_t watch_events_seen(void)
+{
+	return W.events_seen;
+}
+
+uint64_t watch_lost_seen(void)
+{
+	return W.lost_seen;
+}
+
+void watch_close(void)
+{
+	claims_free(&W.claims);
+}
+
+const char *watch_svc_of(uint64_t cgid)
+{
+	struct pg_service *s = cgid ? supervise_by_cgroup(cgid) : NULL;
+
+	return s ? s->conf->name : NULL;
+}
+
+/* ---- the claim table ---- */
+
+void watch_resync(const char *why)
+{
+	struct diag_result r = { 0 };
+	uint8_t *want = calloc(65536, 1);
+	int i, err;
+
+	if (!want)
+		return;
+	for (i = 1; i < 65536; i++)
+		want[i] = W.x->cfg->guarded[i] | W.x->cfg->protected_[i];
+	err = diag_dump(want, 0, &r);
+	free(want);
+	if (err) {
+		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
+		return;
+	}
+	/*
+	 * Gone: holding claims of the host namespace not in the dump, and any
+	 * claim whose socket the kernel no longer tracks (its release was lost).
+	 */
+	for (i = 0; i < W.claims.n;) {
+		struct claim *c = &W.claims.v[i];
+		int j, found = 0;
+
+		for (j = 0; j < r.n && !found; j++)
+			found = r.socks[j].cookie == c->cookie;
+		if ((c->netns == W.x->host_netns && claim_is_holding(c) && !found) ||
+		    !loader_socket_tracked(&W.x->L, c->cookie))
+			claims_remove(&W.claims, c->cookie);
+		else
+			i++;
+	}
+	claims_from_diag(&W.claims, &r, W.x->host_netns);
+	for (i = 0; i < r.n; i++) { /* from now on the kernel reports their release */
+		int k;
+
+		loader_watch_socket(&W.x->L, r.socks[i].cookie, r.socks[i].port, r.socks[i].family,
+				    r.socks[i].proto);
+		for (k = 0; k < r.socks[i].nholders; k++)
+			loader_watch_pid(&W.x->L, r.socks[i].holders[k].pid);
+	}
+	log_debug("re-synced the claim table (%s): %d sockets", why, r.n);
+	diag_free(&r);
+}
+
+/*
+ * Holders that may have closed their copy of a socket without a release (the
+ * socket lives on in others, so the kernel says nothing): check them against
+ * /proc/<pid>/fd by the socket's inode. pid 0: every holder of every socket
+ * with several holders (before `status` answers); else that process alone,
+ * after its exec closed its close-on-exec sockets.
+ */
+static int watch_check_applies(const struct claim *c, uint32_t pid)
+{
+	if (c->netns != W.x->host_netns)
+		return 0;
+	return pid ? claim_has_holder(c, pid) : c->nholders > 1;
+}
+
+/* Drop the holders of c (pid's alone, unless 0) that no longer have inode open. */
+static void watch_prune_holders(struct claim *c, uint32_t pid, uint64_t inode)
+{
+	int k;
+
+	for (k = 0; k < c->nholders;) {
+		if ((pid && c->holders[k].pid != pid) ||
+		    proc_has_inode(c->holders[k].pid, inode))
+			k++;
+		else
+			c->holders[k] = c->holders[--c->nholders];
+	}
+}
+
+void watch_check_holders(uint32_t pid)
+{
+	struct diag_result r = { 0 };
+	uint8_t *want = calloc(65536, 1);
+	int i, j, any = 0;
+
+	for (i = 0; want && i < W.claims.n; i++)
+		if (watch_check_applies(&W.claims.v[i], pid))
+			any = want[W.claims.v[i].port] = 1;
+	if (!any || diag_dump(want, 1, &r) != 0) {
+		free(want);
+		return;
+	}
+	for (i = 0; i < W.claims.n; i++) {
+		struct claim *c = &W.claims.v[i];
+
+		if (!watch_check_applies(c, pid))
+			continue;
+		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
+			;
+		if (j < r.n)
+			watch_prune_holders(c, pid, r.socks[j].inode);
+	}
+	diag_free(&r);
+	free(want);
+}
+
+static struct claim *watch_claim(const struct pg_event *e)
+{
+	struct claim *c = claims_upsert(&W.claims, e->cookie);
+	struct claim_holder h = { .pid = e->tgid, .uid = e->uid, .cgroup_id = e->cgroup_id };
+	int fresh;
+
+	if (!c)
+		return NULL;
+	memcpy(h.comm, e->comm, sizeof(h.comm));
+	h.comm[sizeof(h.comm) - 1] = 0;
+	fresh = !c->port;
+	if (e->kind == PG_EV_BIND_ATTEMPT && (e->verdict & PG_VERDICT_ALLOWED))
+		c->allowed = 1; /* the kernel matched an allow rule */
+	c->netns = e->netns;
+	c->port = e->port;
+	c->family = e->family;
+	c->proto = e->proto;
+	c->reuseport = e->reuseport;
+	memcpy(c->addr, e->addr, sizeof(c->addr));
+	if (fresh) {
+		c->ts_ns = e->ts_ns;
+		c->cgroup_id = e->cgroup_id;
+	}
+	claim_add_holder(c, &h);
+	return c;
+}
+
+/* ---- conflicts ---- */
+
+/* cgid is s's cgroup or one below it (what the kernel's deny check allows too). */
+static int watch_is_owner(const struct pg_service *s, uint64_t cgid)
+{
+	return s && cgid && (s->cgroup_id == cgid || supervise_by_cgroup(cgid) == s);
+}
+
+static const char *watch_owner_name(int port)
+{
+	struct pg_service *s = supervise_by_port(port);
+
+	return s ? s->conf->name : NULL;
+}
+
+/* A kernel-made event of type t for e, and the owner of the port as its service. */
+static void watch_kev(struct pg_ev *ev, enum ev_type t, const struct pg_event *e)
+{
+	ev_from_kernel(ev, t, e, watch_owner_name(e->port));
+}
+
+static void watch_rogue(struct claim *c, const struct pg_event *e, const struct pg_exe *exe,
+			const char *stage)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	struct pg_ev ev;
+
+	if (!W.x->cfg->guarded[e->port] || (c->reported & REP_ROGUE))
+		return;
+	if (e->netns != W.x->host_netns) {
+		if (c->reported & REP_NETNS)
+			return;
+		c->reported |= REP_NETNS;
+		watch_kev(&ev, EV_NETNS_CLAIM, e);
+		ev_detail(&ev, "claim in another network namespace: reported, no conflict with "
+			       "the host");
+		emit_event(&ev);
+		return;
+	}
+	if (watch_is_owner(owner, e->cgroup_id) || c->allowed)
+		return;
+	c->reported |= REP_ROGUE;
+	watch_kev(&ev, EV_ROGUE_BIND, e);
+	ev.u.k.stage = stage;
+	ev_set_exe(&ev, exe, e->tgid);
+	ev_detail(&ev, "%s", owner ? "process outside the owner's cgroup"
+				   : "reserved port: no service owns it");
+	emit_event(&ev);
+}
+
+/* Does claim o, another than c, hold c's port, protocol and namespace at c's address? */
+static int watch_rival(const struct claim *c, const struct claim *o)
+{
+	return o != c && o->port == c->port && o->proto == c->proto && o->netns == c->netns &&
+	       o->state >= CLAIM_BOUND && claim_addr_overlap(c, o);
+}
+
+/* Holding claims of others on the same port, protocol and namespace that overlap c. */
+static struct claim *watch_other_holder(const struct claim *c, const struct pg_service *owner,
+					int listeners_only)
+{
+	int i;
+
+	for (i = 0; i < W.claims.n; i++) {
+		struct claim *o = &W.claims.v[i];
+
+		if (!watch_rival(c, o) || (listeners_only && !claim_is_holding(o)))
+			continue;
+		if (!watch_is_owner(owner, o->cgroup_id))
+			return o;
+	}
+	return NULL;
+}
+
+/* Does a bound socket of the owner itself overlap c (its own bind was in the way)? */
+static int watch_owner_holds(const struct claim *c, const struct pg_service *owner)
+{
+	int i;
+
+	for (i = 0; i < W.claims.n; i++)
+		if (watch_rival(c, &W.claims.v[i]) && watch_is_owner(owner, W.claims.v[i].cgroup_id))
+			return 1;
+	return 0;
+}
+
+static void watch_conflict(struct claim *c, const struct pg_event *e, struct pg_service *owner,
+			   const struct claim *holder)
+{
+	struct pg_ev ev;
+
+	if (c->reported & REP_CONFLICT)
+		return;
+	c->reported |= REP_CONFLICT;
+	ev_from_kernel(&ev, EV_PORT_CONFLICT, e, owner->conf->name);
+	status_ev_holders(&ev, holder, watch_svc_of);
+	ev_detail(&ev, "%s", holder ? "the owner cannot bind: the port is held by another process"
+				    : "the owner's bind failed and nothing live holds the port "
+				      "(TIME_WAIT or a socket being torn down)");
+	emit_event(&ev);
+}
+
+/* Does the owner listen on c's port through another socket than c? */
+static int watch_owner_listens(const struct claim *c, const struct pg_service *owner)
+{
+	int i;
+
+	for (i = 0; i < W.claims.n; i++) {
+		const struct claim *x = &W.claims.v[i];
+
+		if (x != c && x->port == c->port && x->proto == c->proto && claim_is_holding(x) &&
+		    watch_is_owner(owner, x->cgroup_id) && x->netns == c->netns)
+			return 1;
+	}
+	return 0;
+}
+
+/* Shared = the owner and someone else listen on the port at once. */
+static void watch_shared(struct claim *c, const struct pg_event *e)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	int mine = watch_is_owner(owner, c->cgroup_id);
+	struct claim *o;
+	struct pg_ev ev;
+
+	if (!W.x->cfg->guarded[e->port] || (c->reported & REP_SHARED) ||
+	    e->netns != W.x->host_netns || c->allowed)
+		return;
+	o = watch_other_holder(c, mine ? owner : NULL, 1);
+	if (!owner || !(mine || watch_owner_listens(c, owner)) || (mine && !o))
+		return;
+	c->reported |= REP_SHARED;
+	ev_from_kernel(&ev, EV_PORT_SHARED, e, owner->conf->name);
+	status_ev_holders(&ev, mine ? o : c, watch_svc_of);
+	ev_detail(&ev, "a second listener shares the owner's port through SO_REUSEPORT");
+	emit_event(&ev);
+}
+
+/* ---- kernel events ---- */
+
+void watch_listen_state(const struct claim *c)
+{
+	struct pg_service *s = supervise_by_port(c->port);
+	int i;
+
+	if (!s || c->netns != W.x->host_netns || c->proto != IPPROTO_TCP)
+		return;
+	for (i = 0; i < W.claims.n; i++) {
+		struct claim *x = &W.claims.v[i];
+
+		if (x->port == c->port && x->state == CLAIM_LISTEN && x->netns == W.x->host_netns &&
+		    watch_is_owner(s, x->cgroup_id)) {
+			if (!s->listening)
+				supervise_listen_seen(s);
+			return;
+		}
+	}
+	if (s->listening)
+		supervise_listen_gone(s);
+}
+
+static void watch_port_taken(int port)
+{
+	struct pg_service *s = supervise_by_port(port);
+
+	if (s && W.h.port_taken)
+		W.h.port_taken(s);
+}
+
+static void watch_on_bind_attempt(const struct pg_event *e, const struct pg_exe *exe)
+{
+	struct pg_service *owner = supervise_by_port(e->port);
+	struct claim *c = watch_claim(e), *other;
+
+	if (!c)
+		return;
+	if (watch_is_owner(owner, e->cgroup_id) && e->netns == W.x->host_netns) {
+		other = watch_other_holder(c, owner, 0);
+		if (other && !(other->reuseport && c->reuseport))
+			watch_conflict(c, e, owner, other);
+		return;
+	}
+	watch_rogue(c, e, exe, "bind");
+}
+
+/* The plain record of a claim's change (bind, listen, unlisten, release). */
+static void watch_plain(enum ev_type t, const struct pg_event *e, uint64_t cgid)
+{
+	struct pg_ev ev;
+
+	ev_from_kernel(&ev, t, e, watch_svc_of(cgid));
+	emit_event(&ev);
+}
+
+static void watch_on_bind(const struct pg_event *e)
+{
+	struct claim *c = watch_claim(e);
+
+	if (!c)
+		return;
+	if (c->state < CLAIM_BOUND)
+		c->state = CLAIM_BOUND;
+	watch_plain(EV_BIND, e, e->cgroup_id);
+	watch_rogue(c, e, NULL, "bind");
+	if (c->proto == IPPROTO_UDP) {
+		watch_shared(c, e);
+		watch_port_taken(e->port);
+	}
+}
+
+/* on_rogue = kill: SIGKILL the binder, if the pid is still the process that bound. */
+static enum ev_action watch_kill_binder(const struct pg_event *e)
+{
+	int fd = syscall(SYS_pidfd_open, e->tgid, 0);
+	enum ev_action done = EVA_KILLED;
+	char comm[PG_COMM_LEN];
+	uint64_t start;
+
+	if (fd < 0)
+		return EVA_GONE;
+	start = proc_start_ns(e->tgid); /* after the pidfd: the pid cannot change now */
+	/* start times are clock ticks: within one tick, the name must match too */
+	if (e->tgid <= 1 || e->tgid == (uint32_t)getpid() || !start || start > e->ts_ns ||
+	    proc_comm(e->tgid, comm, sizeof(comm)) ||
+	    strncmp(comm, e->comm, PG_COMM_LEN - 1))
+		done = EVA_NOT_BINDER;
+	else if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0)
+		done = EVA_KILL_FAILED;
+	close(fd);
+	return done;
+}
+
+/* listen() without bind() got a guarded port (the kernel cannot refuse that one). */
+static int watch_is_autobind(const struct pg_event *e)
+{
+	const struct pg_config *cfg = W.x->cfg;
+
+	return e->child == 1 && e->netns == W.x->host_netns && cfg->guarded[e->port] &&
+	       cfg->mode == PG_MODE_ENFORCE && config_port_policy(cfg, e->port) != PG_ROGUE_ALERT &&
+	       !watch_is_owner(supervise_by_port(e->port), e->cgroup_id);
+}
+
+static void watch_on_listen(const struct pg_event *e)
+{
+	struct claim *c = watch_claim(e);
+	struct pg_ev ev;
+
+	if (!c)
+		return;
+	c->state = CLAIM_LISTEN;
+	watch_plain(EV_LISTEN, e, e->cgroup_id);
+	watch_rogue(c, e, NULL, "listen");
+	if (watch_is_autobind(e)) { /* in enforce mode the listener is stopped instead */
+		ev_from_kernel(&ev, EV_AUTOBIND_KILLED, e, NULL);
+		ev.u.k.action = watch_kill_binder(e);
+		ev_detail(&ev, "listen() without bind() was given a guarded port: the listener "
+			       "was stopped");
+		emit_event(&ev);
+	}
+	watch_shared(c, e);
+	watch_listen_state(c);
+	watch_port_taken(e->port); /* taken while its owner was down? */
+}
+
+static void watch_on_unlisten(const struct pg_event *e)
+{
+	struct claim *c = claims_find(&W.claims, e->cookie);
+
+	if (!c)
+		return; /* released first: already handled */
+	c->state = CLAIM_BOUND;
+	watch_plain(EV_UNLISTEN, e, c->cgroup_id);
+	watch_listen_state(c);
+}
+
+static void watch_on_release(const struct pg_event *e)
+{
+	struct claim *c = claims_find(&W.claims, e->cookie), copy;
+	struct pg_service *owner = supervise_by_port(e->port);
+
+	if (!c)
+		return;
+	copy = *c;
+	claims_remove(&W.claims, e->cookie);
+	if (!e->child && watch_is_owner(owner, copy.cgroup_id) && copy.netns == W.x->host_netns) {
+		struct claim *other = watch_other_holder(&copy, owner, 0);
+
+		/* the service's own socket in the way (a second bind of its own): not a conflict */
+		if (other || !watch_owner_holds(&copy, owner))
+			watch_conflict(&copy, e, owner, other);
+	}
+	if (e->child) {
+		struct pg_event full = *e; /* the kernel knows no address at release */
+
+		memcpy(full.addr, copy.addr, sizeof(full.addr));
+		watch_plain(EV_RELEASE, &full, copy.cgroup_id);
+	}
+	watch_listen_state(&copy);
+}
+
+static void watch_on_denied(const struct pg_event *e, const struct pg_exe *exe)
+{
+	struct pg_ev ev;
+
+	watch_kev(&ev, EV_BIND_DENIED, e);
+	ev_set_exe(&ev, exe, e->tgid);
+	ev.u.k.has_cgroup = 1;
+	if (cg_path_of_id(e->cgroup_id, ev.u.k.cgroup, sizeof(ev.u.k.cgroup)) &&
+	    cg_of_pid(e->tgid, ev.u.k.cgroup, sizeof(ev.u.k.cgroup)))
+		ev.u.k.cgroup[0] = 0;
+	W.denied[e->port]++;
+	ev.u.k.action = config_port_policy(W.x->cfg, e->port) == PG_ROGUE_KILL
+				? watch_kill_binder(e) : EVA_DENIED;
+	emit_event(&ev);
+}
+
+static void watch_dispatch(const struct pg_event *e, const struct pg_exe *exe)
+{
+	switch (e->kind) {
+	case PG_EV_BIND_DENIED:
+		watch_on_denied(e, exe);
+		break;
+	case PG_EV_BIND_ATTEMPT:
+		watch_on_bind_attempt(e, exe);
+		break;
+	case PG_EV_BIND:
+		watch_on_bind(e);
+		break;
+	case PG_EV_LISTEN:
+		watch_on_listen(e);
+		break;
+	case PG_EV_LISTEN_CLOSE:
+		watch_on_unlisten(e);
+		break;
+	case PG_EV_RELEASE:
+		watch_on_release(e);
+		break;
+	case PG_EV_FORK:
+		claims_fork(&W.claims, e->tgid, e->child, NULL);
+		break;
+	case PG_EV_EXEC:
+		watch_check_holders(e->tgid);
+		break;
+	case PG_EV_EXIT:
+		claims_drop_pid(&W.claims, e->tgid);
+		break;
+	}
+}
+
+int watch_on_kevent(void *ctx, void *data, size_t size)
+{
+	const struct pg_event *e = data;
+	const struct pg_exe *exe = NULL;
+	int stop = 0;
+
+	(void)ctx;
+	if (size < sizeof(*e))
+		return 0;
+	if (size >= sizeof(struct pg_event_exe))
+		exe = &((const struct pg_event_exe *)data)->exe;
+	W.events_seen++;
+	if (W.batch_left && !--W.batch_left)
+		stop = -EAGAIN; /* this one is handled, then back to the loop */
+	metrics_kernel_event(e->kind);
+	if (e->lost_total > W.lost_seen)
+		W.need_resync = 1; /* one re-sync after the batch, not one per event */
+	watch_dispatch(e, exe);
+	if ((e->kind == PG_EV_RELEASE || e->kind == PG_EV_LISTEN_CLOSE) && W.h.released)
+		W.h.released();
+	return stop;
+}
+
+/* The journal's events_lost for what the pinned counters gained since the last report. */
+static void watch_report_lost(uint64_t n, int start)
+{
+	struct pg_ev ev;
+
+	ev_init(&ev, EV_EVENTS_LOST, 0, NULL);
+	ev.u.lost.count = n;
+	ev_detail(&ev, "%s", start ? "the kernel ring buffer was full while no guard read it; "
+				     "the claim table was re-synced"
+				   : "the kernel ring buffer was full; the claim table was re-synced");
+	emit_event(&ev);
+}
+
+/*
+ * After a batch: did the kernel lose events (even if no later event says
+ * so)? The count journaled is the pinned counters' growth since the last
+ * report, by this guard or an earlier one: losses while no guard ran are
+ * journaled by the next.
+ */
+static void watch_check_lost(int start)
+{
+	uint64_t total = loader_lost_total(&W.x->L), counted, reported;
+	int grew = total > W.lost_seen;
+
+	if (!start && !grew && !W.need_resync)
+		return;
+	W.lost_seen = total;
+	counted = loader_lost_counted(&W.x->L);
+	reported = loader_lost_reported(&W.x->L);
+	if (counted > reported) {
+		/* then the record: a crash between journals it twice, never not */
+		watch_report_lost(counted - reported, start);
+		loader_set_lost_reported(&W.x->L, counted);
+	} else {
+		if (counted < reported) /* counters that started over (a kind went) */
+			loader_set_lost_reported(&W.x->L, counted);
+		if (!grew && !W.need_resync)
+			return;
+	}
+	W.need_resync = 0;
+	watch_resync("events lost");
+}
+
+/*
+ * One batch. At start-up, before the loop runs, a backlog (a full ring is
+ * 8 MiB, some 75,000 events) or a storm that goes on is left to the loop,
+ * batch by batch, with the control socket answering between; what was read
+ * after the seed can add a claim whose release is still to come, so the
+ * table is made true again before anything acts on it.
+ */
+void watch_consume(int start)
+{
+	uint64_t seen = W.events_seen;
+
+	W.batch_left = WATCH_BATCH;
+	loader_consume(&W.x->L);
+	W.batch_left = 0;
+	watch_check_lost(start);
+	if (start && W.events_seen != seen)
+		watch_resync("backlog");
+}
+
+const struct claim *watch_port_stolen(const struct pg_service *s)
+{
+	int i;
+
+	for (i = 0; i < W.claims.n; i++) {
+		const struct claim *c = &W.claims.v[i];
+
+		if (c->port == s->conf->port && c->netns == W.x->host_netns && claim_is_holding(c) &&
+		    !watch_is_owner(s, c->cgroup_id) && !c->allowed) /* allowed: never flushed */
+			return c;
+	}
+	return NULL;
+}
