@@ -81,7 +81,7 @@ void control_drop(struct ctl_client *c)
 	}
 	free(c->out);
 	c->out = NULL;
-	c->outlen = 0;
+	c->outlen = c->outcap = 0;
 	ctl_nclients--;
 	loop_defer_free(c); /* an event for it may still be pending in this batch */
 }
@@ -167,19 +167,25 @@ void control_finish(struct ctl_client *c)
 /* Queue one line to c (not taken). */
 static int control_queue(struct ctl_client *c, const char *s)
 {
-	size_t len = strlen(s);
+	size_t len = strlen(s), need, limit = c->follow ? CTL_MAX_FOLLOW : CTL_MAX_QUEUED;
 	char *nb;
 	int err;
 
 	if (c->w.fd < 0)
 		return -EPIPE;
-	if (c->outlen + len + 1 > (c->follow ? CTL_MAX_FOLLOW : CTL_MAX_QUEUED) ||
-	    (c->uid != 0 && ctl_queued_nonroot + len + 1 > CTL_MAX_NONROOT))
+	need = c->outlen + len + 1;
+	if (need > limit || (c->uid != 0 && ctl_queued_nonroot + len + 1 > CTL_MAX_NONROOT))
 		return -ENOBUFS;
-	nb = realloc(c->out, c->outlen + len + 1);
-	if (!nb)
-		return -ENOMEM;
-	c->out = nb;
+	if (need > c->outcap) { /* doubling: a follower in a storm is not copied per line */
+		size_t cap = c->outcap ? 2 * c->outcap : 4096;
+
+		cap = cap < need ? need : cap > limit ? limit : cap;
+		nb = realloc(c->out, cap);
+		if (!nb)
+			return -ENOMEM;
+		c->out = nb;
+		c->outcap = cap;
+	}
 	memcpy(c->out + c->outlen, s, len);
 	c->out[c->outlen + len] = '\n';
 	c->outlen += len + 1;

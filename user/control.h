@@ -22,7 +22,7 @@ struct ctl_client {
 	int busy;		/* a request is being answered: further input is ignored */
 	int close_after;	/* drop once the output buffer is flushed */
 	char *out;		/* what the socket did not take yet */
-	size_t outlen;
+	size_t outlen, outcap;
 	uint64_t deadline;	/* monotonic ms: dropped then (0: none); see control.c */
 	void (*on_close)(struct ctl_client *c); /* called once, when it is dropped */
 	size_t len;
