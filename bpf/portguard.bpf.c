@@ -27,13 +27,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by the daemon between open and load. */
-const volatile __u32 ringbuf_wakeup_flags = 0;
-/* bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
+/* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
 
+/* Every port number a slot: one lookup, no hashing; flags 0 is a port not watched. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PG_PORTS_MAX);
 	__type(key, __u32);
 	__type(value, struct pg_port);
@@ -164,28 +163,62 @@ static __always_inline void count(__u32 idx)
 
 static __always_inline struct pg_port *port_lookup(__u32 port)
 {
+	struct pg_port *p;
+
 	if (port == 0)
 		return NULL;
-	return bpf_map_lookup_elem(&ports, &port);
+	p = bpf_map_lookup_elem(&ports, &port);
+	return p && p->flags ? p : NULL;
 }
 
-/* An event of `size` bytes (a constant): a struct pg_event first, filled in. */
-static __always_inline struct pg_event *ev_reserve_size(__u32 kind, __u64 size)
+/*
+ * A socket's local address into dst (16 bytes; IPv4 in the first 4). The
+ * callers read the context's fields in their family's branch only (the
+ * verifier lets only IPv6 programs read a context's ip6 fields), each a
+ * plain 4-byte load off the context into an argument.
+ */
+static __always_inline void addr_put(__u8 *dst, __u16 family, __u32 a0, __u32 a1, __u32 a2,
+				     __u32 a3)
 {
-	struct pg_event *e;
-	__u64 id;
+	__u32 a[4] = { a0, a1, a2, a3 };
 
-	e = bpf_ringbuf_reserve(&events, size, 0);
+	__builtin_memcpy(dst, a, family == AF_INET ? 4 : 16);
+}
+
+#define ADDR_COPY(dst, family, ip4, ip6)                                                    \
+	do {                                                                                \
+		if ((family) == AF_INET)                                                    \
+			addr_put((dst), AF_INET, (ip4), 0, 0, 0);                           \
+		else                                                                        \
+			addr_put((dst), AF_INET6, ip6[0], ip6[1], ip6[2], ip6[3]);         \
+	} while (0)
+
+/* A zeroed event of `size` bytes (a constant) with its kind and time; a failure is counted. */
+static __always_inline struct pg_event *ev_alloc(__u32 kind, __u64 size)
+{
+	struct pg_event *e = bpf_ringbuf_reserve(&events, size, 0);
+
 	if (!e) {
 		count(kind);
 		__sync_fetch_and_add(&lost_total, 1);
 		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
-	id = bpf_get_current_pid_tgid();
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->lost_total = lost_total;
 	e->kind = kind;
+	return e;
+}
+
+/* An event of `size` bytes (a constant) of the current task. */
+static __always_inline struct pg_event *ev_reserve_size(__u32 kind, __u64 size)
+{
+	struct pg_event *e = ev_alloc(kind, size);
+	__u64 id;
+
+	if (!e)
+		return NULL;
+	id = bpf_get_current_pid_tgid();
 	e->tgid = id >> 32;
 	e->pid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
@@ -202,7 +235,7 @@ static __always_inline struct pg_event *ev_reserve(__u32 kind)
 static __always_inline void ev_submit(struct pg_event *e)
 {
 	count(PG_EV_KIND_MAX + e->kind);
-	bpf_ringbuf_submit(e, ringbuf_wakeup_flags);
+	bpf_ringbuf_submit(e, 0);
 }
 
 static __always_inline void proc_watch(void)
@@ -260,23 +293,6 @@ static __always_inline int allow_match(__u32 port)
 			return 1;
 	}
 	return 0;
-}
-
-static __always_inline void fill_addr(struct pg_event *e, struct bpf_sock_addr *ctx, __u16 family)
-{
-	if (family == AF_INET) {
-		__u32 a = ctx->user_ip4;
-
-		__builtin_memcpy(e->addr, &a, 4);
-	} else {
-		__u32 a[4];
-
-		a[0] = ctx->user_ip6[0];
-		a[1] = ctx->user_ip6[1];
-		a[2] = ctx->user_ip6[2];
-		a[3] = ctx->user_ip6[3];
-		__builtin_memcpy(e->addr, a, 16);
-	}
 }
 
 static __always_inline __u64 exe_ino(void)
@@ -356,19 +372,49 @@ static __always_inline void bind_fill(struct pg_event *e, struct bpf_sock_addr *
 	e->proto = ctx->protocol;
 	e->port = port;
 	e->reuseport = reuse;
-	fill_addr(e, ctx, family);
+	ADDR_COPY(e->addr, family, ctx->user_ip4, ctx->user_ip6);
+}
+
+/*
+ * The event of a bind by someone else than the owner (a denial, or a rogue
+ * in observe mode), with its executable the first time its pid binds one.
+ */
+static __always_inline void bind_report(struct bpf_sock_addr *ctx, __u32 kind, __u64 cookie,
+					__u64 netns, __u16 family, __u32 port, int reuse,
+					int verdict)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 ino = exe_ino(), *sent = bpf_map_lookup_elem(&exe_sent, &tgid);
+	struct pg_event_exe *x;
+	struct pg_event *e;
+
+	if (sent && *sent == ino) { /* user space has it */
+		e = ev_reserve(kind);
+		if (!e)
+			return;
+		bind_fill(e, ctx, cookie, netns, family, port, reuse);
+		e->verdict = verdict;
+		ev_submit(e);
+		return;
+	}
+	x = (struct pg_event_exe *)ev_reserve_size(kind, sizeof(*x));
+	if (!x)
+		return;
+	bind_fill(&x->ev, ctx, cookie, netns, family, port, reuse);
+	x->ev.verdict = verdict;
+	exe_fill(&x->exe);
+	ev_submit(&x->ev);
+	bpf_map_update_elem(&exe_sent, &tgid, &ino, BPF_ANY);
 }
 
 static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 {
 	__u32 port = bpf_ntohs(ctx->user_port), kind;
-	struct pg_event_exe *x;
+	int owner, allowed, verdict;
 	struct pg_sock s = {};
 	struct pg_event *e;
 	struct pg_port *p;
-	__u64 cookie, netns, ino, *sent;
-	int owner, allowed, verdict;
-	__u32 tgid;
+	__u64 cookie, netns;
 
 	p = port_lookup(port);
 	if (!p)
@@ -389,38 +435,16 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 		proc_watch();
 	}
 	kind = allowed ? PG_EV_BIND_ATTEMPT : PG_EV_BIND_DENIED;
-	if (owner) {
-		e = ev_reserve(kind);
-		if (!e)
-			return allowed;
+	if (!owner) {
+		bind_report(ctx, kind, cookie, netns, family, port, s.reuseport, verdict);
+		return allowed;
+	}
+	e = ev_reserve(kind);
+	if (e) {
 		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
 		e->verdict = verdict;
 		ev_submit(e);
-		return allowed;
 	}
-	/* Not the owner: a denial, or a rogue in observe mode; name its executable. */
-	tgid = bpf_get_current_pid_tgid() >> 32;
-	ino = exe_ino();
-	sent = bpf_map_lookup_elem(&exe_sent, &tgid);
-	if (sent && *sent == ino) { /* user space has it */
-		e = ev_reserve(kind);
-		if (!e)
-			return allowed;
-		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
-		e->owner_level = p->owner_level;
-		e->verdict = verdict;
-		ev_submit(e);
-		return allowed;
-	}
-	x = (struct pg_event_exe *)ev_reserve_size(kind, sizeof(*x));
-	if (!x)
-		return allowed;
-	bind_fill(&x->ev, ctx, cookie, netns, family, port, s.reuseport);
-	x->ev.owner_level = p->owner_level;
-	x->ev.verdict = verdict;
-	exe_fill(&x->exe);
-	ev_submit(&x->ev);
-	bpf_map_update_elem(&exe_sent, &tgid, &ino, BPF_ANY);
 	return allowed;
 }
 
@@ -467,19 +491,7 @@ static __always_inline int on_post_bind(struct bpf_sock *sk, __u16 family)
 	e->proto = sk->protocol;
 	e->port = port;
 	e->reuseport = s.reuseport;
-	if (family == AF_INET) {
-		__u32 a = sk->src_ip4;
-
-		__builtin_memcpy(e->addr, &a, 4);
-	} else {
-		__u32 a[4];
-
-		a[0] = sk->src_ip6[0];
-		a[1] = sk->src_ip6[1];
-		a[2] = sk->src_ip6[2];
-		a[3] = sk->src_ip6[3];
-		__builtin_memcpy(e->addr, a, 16);
-	}
+	ADDR_COPY(e->addr, family, sk->src_ip4, sk->src_ip6);
 	ev_submit(e);
 	return 1;
 }
@@ -586,14 +598,38 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* The listen of an autobound socket, as the task that called listen() (saved in t). */
+static __always_inline void sockops_report(struct bpf_sock_ops *skops, const struct pg_task *t,
+					   __u64 cookie, __u32 port)
+{
+	struct pg_event *e = ev_alloc(PG_EV_LISTEN, sizeof(*e));
+	__u32 tgid = t->tgid, one = 1;
+
+	if (!e)
+		return;
+	e->tgid = t->tgid;
+	e->pid = t->pid;
+	e->uid = t->uid;
+	e->cgroup_id = t->cgroup_id;
+	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
+	e->cookie = cookie;
+	e->netns = t->netns;
+	e->family = skops->family;
+	e->proto = IPPROTO_TCP;
+	e->port = port;
+	ADDR_COPY(e->addr, skops->family, skops->local_ip4, skops->local_ip6);
+	e->child = 1; /* autobound */
+	ev_submit(e);
+	bpf_map_update_elem(&procs, &tgid, &one, BPF_ANY);
+}
+
 /* Runs in inet_listen() after the port is picked, for every listen(). */
 SEC("sockops")
 int pg_sockops(struct bpf_sock_ops *skops)
 {
+	struct pg_task *tp, task;
 	struct pg_sock s = {};
 	struct bpf_sock *sk;
-	struct pg_task *tp, task, *t = &task;
-	struct pg_event *e;
 	__u64 cookie, key;
 	__u32 port;
 
@@ -607,59 +643,17 @@ int pg_sockops(struct bpf_sock_ops *skops)
 	if (!tp)
 		return 1; /* bound before listen: post_bind and the tracepoint saw it */
 	__builtin_memcpy(&task, tp, sizeof(task)); /* the LRU slot may be reused once deleted */
+	bpf_map_delete_elem(&autobind, &key);
 	port = skops->local_port;
-	if (!port_lookup(port)) {
-		bpf_map_delete_elem(&autobind, &key);
+	if (!port_lookup(port))
 		return 1;
-	}
 	cookie = bpf_get_socket_cookie(skops);
 	s.port = port;
 	s.family = skops->family;
 	s.proto = IPPROTO_TCP;
 	s.bound = 1;
 	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count(PG_EV_LISTEN);
-		__sync_fetch_and_add(&lost_total, 1);
-		bpf_map_delete_elem(&autobind, &key);
-		return 1;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->lost_total = lost_total;
-	e->kind = PG_EV_LISTEN;
-	e->tgid = t->tgid;
-	e->pid = t->pid;
-	e->uid = t->uid;
-	e->cgroup_id = t->cgroup_id;
-	__builtin_memcpy(e->comm, t->comm, sizeof(e->comm));
-	e->cookie = cookie;
-	e->netns = t->netns;
-	e->family = skops->family;
-	e->proto = IPPROTO_TCP;
-	e->port = port;
-	if (skops->family == AF_INET) {
-		__u32 a = skops->local_ip4;
-
-		__builtin_memcpy(e->addr, &a, 4);
-	} else {
-		__u32 a[4];
-
-		a[0] = skops->local_ip6[0];
-		a[1] = skops->local_ip6[1];
-		a[2] = skops->local_ip6[2];
-		a[3] = skops->local_ip6[3];
-		__builtin_memcpy(e->addr, a, 16);
-	}
-	e->child = 1; /* autobound */
-	bpf_map_delete_elem(&autobind, &key);
-	ev_submit(e);
-	{
-		__u32 tgid = t->tgid, one = 1;
-
-		bpf_map_update_elem(&procs, &tgid, &one, BPF_ANY);
-	}
+	sockops_report(skops, &task, cookie, port);
 	return 1;
 }
 

@@ -24,12 +24,13 @@
  * it. docs/design.md "Upgrades".
  */
 #ifndef PG_LAYOUT_NEXT
-#define PG_LAYOUT 2	   /* 1: before `meta` (no layout recorded) */
-#define PG_LAYOUT_COMPAT 2 /* the oldest layout whose guard may take over this state */
+/* 1: before `meta` (no layout recorded); 2: `ports` a hash of 8192; 3: `ports` an array */
+#define PG_LAYOUT 3
+#define PG_LAYOUT_COMPAT 3 /* the oldest layout whose guard may take over this state */
 #else
 /* tests only (make build-next): a layout that grew, as an upgrade would (tests/e2e/test_upgrade.py) */
-#define PG_LAYOUT 3
-#define PG_LAYOUT_COMPAT 2
+#define PG_LAYOUT 4
+#define PG_LAYOUT_COMPAT 3
 #endif
 #define PG_LAYOUT_OLDEST 1 /* the oldest layout this guard migrates from */
 #define PG_META_MAGIC 0x50474d31U /* "PGM1" */
@@ -46,7 +47,7 @@ struct pg_meta {
 	__u64 lost_reported; /* of the lost events in `counters`, those journaled so far */
 };
 
-/* Kinds of kernel events. Keep pg_kind_name() in user/kevent.c in step. */
+/* Kinds of kernel events. Keep ev_kind_name() in user/event.c in step. */
 enum pg_kind {
 	PG_EV_BIND_ATTEMPT = 1, /* cgroup/bind{4,6}: requested port is watched */
 	PG_EV_BIND = 2,		/* cgroup/post_bind{4,6}: port assigned */
@@ -66,10 +67,10 @@ enum pg_kind {
 #define PG_PORT_DENY (1U << 2) /* enforce: binds from outside the owner fail with EPERM */
 
 /* Sizes of the maps the config fills (user/policy.c checks a config against them). */
-#define PG_PORTS_MAX 8192
+#define PG_PORTS_MAX 65536 /* `ports` is an array: every port number has its slot */
 #define PG_ALLOW_MAX 4096
 
-/* Value of the `ports` map, keyed by a __u32 holding the port number. */
+/* Value of the `ports` array, indexed by the port number; flags 0: not watched. */
 struct pg_port {
 	__u32 flags;
 	__u32 owner_level;  /* depth of the owner's cgroup (root = 0) */
@@ -114,7 +115,7 @@ struct pg_event {
 	__u32 pid;	  /* thread id */
 	__u32 uid;
 	__u32 child;	  /* PG_EV_FORK: child tgid; PG_EV_RELEASE: 1 if it was bound */
-	__u32 owner_level; /* PG_EV_BIND_DENIED: the port's owner cgroup depth */
+	__u32 reserved;	  /* 0 (layouts 1 and 2 sent the owner's cgroup depth, never read) */
 	__u16 family;	  /* AF_INET / AF_INET6 */
 	__u16 proto;	  /* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;	  /* host byte order */

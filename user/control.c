@@ -308,27 +308,53 @@ const char *control_parse_request(const char *line, size_t len, struct ctl_reque
 	return NULL;
 }
 
+/* Queued output may go now: 0, or -1 when c was dropped. */
+static int control_writable(struct ctl_client *c)
+{
+	if (control_flush(c) < 0) {
+		control_drop(c);
+		return -1;
+	}
+	if (!c->outlen) {
+		control_want_out(c, 0);
+		if (c->close_after) {
+			control_drop(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The request line of c (len bytes) is complete: parse it and hand it on. */
+static void control_request(struct ctl_client *c, size_t len)
+{
+	struct ctl_request *req = malloc(sizeof(*req)); /* 16 KiB of names: not on the stack */
+	const char *why;
+
+	if (!req) {
+		control_refuse(c, "out of memory");
+		return;
+	}
+	if ((why = control_parse_request(c->buf, len, req))) {
+		free(req);
+		control_refuse(c, why);
+		return;
+	}
+	c->busy = 1;
+	control_deadline(c, 0); /* a job may take long; its answer has CTL_DRAIN_MS */
+	if (ctl_handler(c, req) == 0)
+		control_finish(c);
+	free(req);
+}
+
 static void control_read(struct pg_watch *w, uint32_t events)
 {
 	struct ctl_client *c = w->arg;
-	struct ctl_request *req;
-	const char *why;
 	char *nl;
 	ssize_t n;
 
-	if (events & EPOLLOUT) {
-		if (control_flush(c) < 0) {
-			control_drop(c);
-			return;
-		}
-		if (!c->outlen) {
-			control_want_out(c, 0);
-			if (c->close_after) {
-				control_drop(c);
-				return;
-			}
-		}
-	}
+	if ((events & EPOLLOUT) && control_writable(c) < 0)
+		return;
 	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN)) {
 		control_drop(c);
 		return;
@@ -347,30 +373,12 @@ static void control_read(struct pg_watch *w, uint32_t events)
 	c->len += n;
 	c->buf[c->len] = 0;
 	nl = memchr(c->buf, '\n', c->len);
-	if (!nl && memchr(c->buf, 0, c->len)) {
+	if (!nl && memchr(c->buf, 0, c->len))
 		control_refuse(c, "NUL byte in the request");
-		return;
-	}
-	if (!nl) {
-		if (c->len == sizeof(c->buf) - 1)
-			control_refuse(c, "request too long");
-		return;
-	}
-	req = malloc(sizeof(*req)); /* 16 KiB of names: not on the stack */
-	if (!req) {
-		control_refuse(c, "out of memory");
-		return;
-	}
-	if ((why = control_parse_request(c->buf, nl - c->buf, req))) {
-		free(req);
-		control_refuse(c, why);
-		return;
-	}
-	c->busy = 1;
-	control_deadline(c, 0); /* a job may take long; its answer has CTL_DRAIN_MS */
-	if (ctl_handler(c, req) == 0)
-		control_finish(c);
-	free(req);
+	else if (!nl && c->len == sizeof(c->buf) - 1)
+		control_refuse(c, "request too long");
+	else if (nl)
+		control_request(c, nl - c->buf);
 }
 
 /* Why a new client of this uid cannot be taken now, or NULL. */

@@ -144,6 +144,49 @@ static int diag_send(int fd, int family, int proto, uint32_t states, uint32_t se
 }
 
 /* One dump request and all its replies, appended to out. */
+/* The dump's query, for each of its messages. */
+struct diag_ctx {
+	uint32_t seq;
+	int proto;
+	enum diag_mode mode;
+	const uint8_t *want;
+	struct diag_result *out;
+	int *cap;
+};
+
+/* One message of the dump: 1 at its end, 0 to read on, or -errno. */
+static int diag_one_msg(const struct diag_ctx *q, const struct nlmsghdr *h)
+{
+	const struct inet_diag_msg *m;
+	struct diag_sock s;
+
+	if (h->nlmsg_seq != q->seq)
+		return 0;
+	if (h->nlmsg_type == NLMSG_DONE) {
+		/* A dump that failed midway says so in the DONE payload. */
+		if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int)) && *(const int *)NLMSG_DATA(h) < 0)
+			return *(const int *)NLMSG_DATA(h);
+		return 1;
+	}
+	if (h->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(h);
+
+		if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+			return -EIO;
+		if (e->error == 0) /* an ACK; keep reading */
+			return 0;
+		return e->error < 0 ? e->error : -e->error;
+	}
+	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		return 0;
+	if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -EIO;
+	m = NLMSG_DATA(h);
+	if (!diag_msg_keep(m, q->proto, q->mode, q->want, &s))
+		return 0;
+	return diag_sock_push(q->out, q->cap, &s);
+}
+
 static int diag_dump_one(int fd, char *buf, int family, int proto, uint32_t states,
 			 enum diag_mode mode, const uint8_t *want, struct diag_result *out,
 			 int *cap)
@@ -151,78 +194,32 @@ static int diag_dump_one(int fd, char *buf, int family, int proto, uint32_t stat
 	static uint32_t seq;
 	struct sockaddr_nl sa;
 	struct iovec iov = { .iov_base = buf, .iov_len = DIAG_RECV_BUF };
-	struct msghdr msg = {
-		.msg_name = &sa,
-		.msg_namelen = sizeof(sa),
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-	};
-	struct diag_sock s;
-	int err;
+	struct msghdr msg = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
+	struct diag_ctx q = { ++seq, proto, mode, want, out, cap };
+	int err = diag_send(fd, family, proto, states, q.seq);
 
-	seq++;
-	err = diag_send(fd, family, proto, states, seq);
-	if (err)
-		return err;
-
-	for (;;) {
+	while (!err) {
 		struct nlmsghdr *h;
 		ssize_t n;
 		size_t len;
 
 		msg.msg_namelen = sizeof(sa);
 		n = recvmsg(fd, &msg, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
 		if (msg.msg_flags & MSG_TRUNC)
 			return -EMSGSIZE;
 		if (sa.nl_pid != 0) /* not from the kernel */
 			continue;
-
 		len = (size_t)n;
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-			const struct inet_diag_msg *m;
-
-			if (h->nlmsg_seq != seq)
-				continue;
-			if (h->nlmsg_type == NLMSG_DONE) {
-				/* A dump that failed midway says so in the DONE payload. */
-				if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
-					int rc = *(const int *)NLMSG_DATA(h);
-
-					if (rc < 0)
-						return rc;
-				}
-				return 0;
-			}
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
-
-				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
-					return -EIO;
-				if (e->error == 0) /* an ACK; keep reading */
-					continue;
-				return e->error < 0 ? e->error : -e->error;
-			}
-			if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY)
-				continue;
-			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-				return -EIO;
-			m = NLMSG_DATA(h);
-			if (!diag_msg_keep(m, proto, mode, want, &s))
-				continue;
-			err = diag_sock_push(out, cap, &s);
-			if (err)
-				return err;
-		}
-		if (len != 0)
+		for (h = (struct nlmsghdr *)buf; !err && NLMSG_OK(h, len); h = NLMSG_NEXT(h, len))
+			err = diag_one_msg(&q, h);
+		if (!err && len != 0)
 			return -EIO; /* a partial message in a datagram */
 	}
+	return err < 0 ? err : 0;
 }
 
 /* ---- /proc ------------------------------------------------------------ */

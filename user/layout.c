@@ -14,11 +14,27 @@
 #include "layout.h"
 #include "log.h"
 
-/* Every map that is pinned; `meta` is written last. */
-static const char *const layout_names[LAYOUT_MAPS] = { "ports",	   "allow",  "socks",
-						       "procs",	   "autobind", "events",
-						       "counters", "meta" };
-enum { M_EVENTS = 5, M_COUNTERS = 6, M_META = 7 };
+#define M_EVENTS LM_EVENTS
+#define M_COUNTERS LM_COUNTERS
+#define M_META LM_META
+
+/*
+ * A map whose type changed, and how its entries are carried over: the key
+ * is the same, each value is copied (layout_copy_map). Anything else of
+ * another type or key is refused.
+ */
+static const struct {
+	enum layout_map map;
+	enum bpf_map_type from, to;
+	unsigned layout;	/* the layout that changed it */
+} layout_conversions[] = {
+	{ LM_PORTS, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, 3 }, /* a slot per port number */
+};
+
+static const char *layout_name(const struct layout *Y, int i)
+{
+	return bpf_map__name(Y->maps[i]);
+}
 
 /* What layout 1 (before `meta`) wrote; sizes of struct pg_event and pg_exe then. */
 #define LAYOUT1_EVENT_SIZE 104
@@ -94,7 +110,7 @@ static int layout_read_meta(struct layout *Y, char *why, size_t len)
 	}
 unwritten:
 	for (i = 0; i < LAYOUT_MAPS; i++) { /* no meta: layout 1, if anything is pinned */
-		layout_path(Y, path, sizeof(path), "", layout_names[i]);
+		layout_path(Y, path, sizeof(path), "", layout_name(Y, i));
 		if (access(path, F_OK) == 0)
 			Y->found = 1;
 	}
@@ -122,18 +138,49 @@ static int layout_fits(const struct layout *Y, int i, int fd, const struct bpf_m
 	return 1; /* counters: max_entries is 2 * kind_max, it says its own layout */
 }
 
-int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, char *why,
-		size_t len)
+/* A pinned map of another type than ours that a known conversion carries over. */
+static int layout_convertible(const struct layout *Y, int i, const struct bpf_map_info *info)
 {
-	char path[4096];
-	int i, err;
+	size_t k;
 
-	memset(Y, 0, sizeof(*Y));
-	for (i = 0; i < LAYOUT_MAPS; i++)
-		Y->old_fd[i] = -1;
-	snprintf(Y->dir, sizeof(Y->dir), "%s", pin_dir);
-	if ((err = layout_read_meta(Y, why, len)))
-		return err;
+	for (k = 0; k < sizeof(layout_conversions) / sizeof(layout_conversions[0]); k++)
+		if (layout_conversions[k].map == (enum layout_map)i &&
+		    layout_conversions[k].from == info->type &&
+		    layout_conversions[k].to == bpf_map__type(Y->maps[i]) &&
+		    Y->old.layout < layout_conversions[k].layout)
+			return 1;
+	return 0;
+}
+
+/* Pinned map i (fd) does not fit ours: 0 to migrate from it, or -EPROTO and why. */
+static int layout_migratable(struct layout *Y, int i, int fd, const char *path, char *why,
+			     size_t len)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 ilen = sizeof(info);
+	const struct bpf_map *m = Y->maps[i];
+
+	/* a key of another size or a map of another type has no generic migration (a
+	 * per-CPU value is not a value): only the conversions known to this guard */
+	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0 ||
+	    (info.type != bpf_map__type(m) && !layout_convertible(Y, i, &info))) {
+		snprintf(why, len, "%s: the pinned map is of another type than this portguard's, "
+			 "and no conversion is known: the pinned programs stay attached and "
+			 "enforcing", path);
+		return -EPROTO;
+	}
+	if (info.key_size != bpf_map__key_size(m)) {
+		snprintf(why, len, "%s: the pinned map's key is %u bytes, this portguard's %u, and "
+			 "no conversion is known: the pinned programs stay attached and enforcing",
+			 path, info.key_size, bpf_map__key_size(m));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Can this guard take over the pinned layout at all? 0, or -EPROTO and why. */
+static int layout_readable(const struct layout *Y, char *why, size_t len)
+{
 	if (Y->found && Y->old.compat > PG_LAYOUT) {
 		snprintf(why, len, "%s holds the state of a newer portguard (layout %u, readable "
 			 "from layout %u; this one has %u): its programs stay attached and "
@@ -147,35 +194,32 @@ int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, c
 			 Y->dir, Y->old.layout, PG_LAYOUT_OLDEST);
 		return -EPROTO;
 	}
+	return 0;
+}
+
+int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_map *const *maps, char *why,
+		size_t len)
+{
+	struct bpf_map *m[LAYOUT_MAPS];
+	char path[4096];
+	int i, fd, err;
+
+	memcpy(m, maps, sizeof(m)); /* maps may be Y->maps */
+	memset(Y, 0, sizeof(*Y));
 	for (i = 0; i < LAYOUT_MAPS; i++) {
-		struct bpf_map *m = bpf_object__find_map_by_name(obj, layout_names[i]);
-		int fd;
-
-		if (!m)
-			return -ENOENT;
-		layout_path(Y, path, sizeof(path), "", layout_names[i]);
+		Y->old_fd[i] = -1;
+		Y->maps[i] = m[i];
+	}
+	snprintf(Y->dir, sizeof(Y->dir), "%s", pin_dir);
+	if ((err = layout_read_meta(Y, why, len)) || (err = layout_readable(Y, why, len)))
+		return err;
+	for (i = 0; i < LAYOUT_MAPS; i++) {
+		layout_path(Y, path, sizeof(path), "", layout_name(Y, i));
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && !layout_fits(Y, i, fd, m)) {
-			struct bpf_map_info info = { 0 };
-			__u32 ilen = sizeof(info);
-
-			/* a key of another size or a map of another type has no generic
-			 * migration (a per-CPU value is not a value) */
-			if (bpf_obj_get_info_by_fd(fd, &info, &ilen) < 0 ||
-			    info.type != bpf_map__type(m)) {
-				snprintf(why, len, "%s: the pinned map is of another type than this "
-					 "portguard's, and no conversion is known: the pinned "
-					 "programs stay attached and enforcing", path);
+		if (fd >= 0 && !layout_fits(Y, i, fd, Y->maps[i])) {
+			if ((err = layout_migratable(Y, i, fd, path, why, len))) {
 				close(fd);
-				return -EPROTO;
-			}
-			if (info.key_size != bpf_map__key_size(m)) {
-				snprintf(why, len, "%s: the pinned map's key is %u bytes, this "
-					 "portguard's %u, and no conversion is known: the pinned "
-					 "programs stay attached and enforcing", path, info.key_size,
-					 bpf_map__key_size(m));
-				close(fd);
-				return -EPROTO;
+				return err;
 			}
 			Y->old_fd[i] = fd; /* a new map is made; this one is copied */
 			Y->migrated |= 1U << i;
@@ -184,92 +228,122 @@ int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, c
 		if (fd >= 0)
 			close(fd);
 		/* reused when pinned, else made and pinned by the load */
-		if ((err = bpf_map__set_pin_path(m, path)))
+		if ((err = bpf_map__set_pin_path(Y->maps[i], path)))
 			return err;
 	}
 	return 0;
 }
 
-static int layout_copy_map(struct layout *Y, int i, struct bpf_map *m, int pass)
+/* How values are laid out in a map copy: per-CPU values are each 8-byte aligned. */
+struct layout_vals {
+	int ncpu;
+	size_t ovs, nvs, ostride, nstride;
+	char *ov, *nv;
+};
+
+/* counters: [kind] lost, [kind_max + kind] sent; the old kind's key as ours, or -1. */
+static int layout_counter_key(const struct bpf_map_info *info, __u32 k)
 {
-	struct bpf_map_info info = { 0 };
-	__u32 ilen = sizeof(info);
-	int ofd = Y->old_fd[i], nfd = bpf_map__fd(m), ncpu = 1, err = 0, cpu;
-	enum bpf_map_type t = bpf_map__type(m);
+	__u32 ok = info->max_entries / 2;
+
+	if (k < ok ? k >= PG_EV_KIND_MAX : k - ok >= PG_EV_KIND_MAX)
+		return -1; /* a kind this guard does not have */
+	return (int)(k < ok ? k : k - ok + PG_EV_KIND_MAX);
+}
+
+/* v->nv += what the new map already counted for nkey (the new programs since their attach). */
+static void layout_add_counts(struct layout_vals *v, int nfd, const void *nkey)
+{
+	int cpu;
+
+	if (v->nvs != 8 || v->ovs != 8 || bpf_map_lookup_elem(nfd, nkey, v->ov) < 0)
+		return;
+	for (cpu = 0; cpu < v->ncpu; cpu++) /* ov now holds the new counts */
+		*(__u64 *)(v->nv + cpu * v->nstride) += *(__u64 *)(v->ov + cpu * v->ostride);
+}
+
+/* One entry (key, its value in v->ov) into the new map. */
+static void layout_copy_entry(struct layout *Y, int i, const struct bpf_map_info *info,
+			      struct layout_vals *v, const char *key)
+{
+	enum bpf_map_type t = bpf_map__type(Y->maps[i]);
+	int nfd = bpf_map__fd(Y->maps[i]), cpu;
+	int array = t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY;
+	char nkey[64];
+
+	memcpy(nkey, key, info->key_size);
+	for (cpu = 0; cpu < v->ncpu; cpu++)
+		layout_convert(v->nv + cpu * v->nstride, v->nvs, v->ov + cpu * v->ostride, v->ovs);
+	if (i == M_COUNTERS) {
+		int k = layout_counter_key(info, *(const __u32 *)key);
+
+		if (k < 0)
+			return;
+		memcpy(nkey, &k, sizeof(__u32));
+		layout_add_counts(v, nfd, nkey);
+	}
+	if (bpf_map_update_elem(nfd, nkey, v->nv, array ? BPF_ANY : BPF_NOEXIST) == 0)
+		Y->copied++;
+	else if (errno != EEXIST) /* EEXIST: the new programs know better */
+		Y->dropped++;
+}
+
+static int layout_copy_map(struct layout *Y, int i, const struct bpf_map_info *info)
+{
+	enum bpf_map_type t = bpf_map__type(Y->maps[i]);
 	int percpu = t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_PERCPU_HASH ||
 		     t == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-	int array = t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY;
-	size_t ovs, nvs, ostride, nstride;
-	char key[64], next[64], nkey[64], *ov = NULL, *nv = NULL;
+	struct layout_vals v = { .ncpu = 1, .ovs = info->value_size,
+				 .nvs = bpf_map__value_size(Y->maps[i]) };
+	char key[64], next[64];
 	void *prev = NULL;
+	int err = 0;
 
-	if (bpf_obj_get_info_by_fd(ofd, &info, &ilen) < 0)
-		return -errno;
-	if (info.key_size > sizeof(key) || info.key_size != bpf_map__key_size(m))
-		return -EINVAL;
-	/*
-	 * counters: pass 1 only, added to what the new programs counted since
-	 * their attach (the old programs count until their last swap). Other
-	 * arrays: pass 0 only (an array has every key).
-	 */
-	if (i == M_COUNTERS ? !pass : pass && array)
-		return 0;
-	if (percpu && (ncpu = libbpf_num_possible_cpus()) <= 0)
-		return ncpu;
-	ovs = info.value_size;
-	nvs = bpf_map__value_size(m);
-	ostride = percpu ? (ovs + 7) / 8 * 8 : ovs;
-	nstride = percpu ? (nvs + 7) / 8 * 8 : nvs;
-	ov = calloc(ncpu, ostride);
-	nv = calloc(ncpu, nstride);
-	if (!ov || !nv) {
+	if (percpu && (v.ncpu = libbpf_num_possible_cpus()) <= 0)
+		return v.ncpu;
+	v.ostride = percpu ? (v.ovs + 7) / 8 * 8 : v.ovs;
+	v.nstride = percpu ? (v.nvs + 7) / 8 * 8 : v.nvs;
+	v.ov = calloc(v.ncpu, v.ostride);
+	v.nv = calloc(v.ncpu, v.nstride);
+	if (!v.ov || !v.nv)
 		err = -ENOMEM;
-		goto out;
-	}
-	while (bpf_map_get_next_key(ofd, prev, next) == 0) {
-		memcpy(key, next, info.key_size);
-		memcpy(nkey, next, info.key_size);
+	while (!err && bpf_map_get_next_key(Y->old_fd[i], prev, next) == 0) {
+		memcpy(key, next, info->key_size);
 		prev = key;
-		if (bpf_map_lookup_elem(ofd, key, ov) < 0)
-			continue; /* gone meanwhile (LRU) */
-		for (cpu = 0; cpu < ncpu; cpu++) {
-			memset(nv + cpu * nstride, 0, nstride);
-			layout_convert(nv + cpu * nstride, nvs, ov + cpu * ostride, ovs);
-		}
-		if (i == M_COUNTERS) { /* [kind] lost, [kind_max + kind] sent; __u64 per CPU */
-			__u32 k = *(__u32 *)key, ok = info.max_entries / 2;
-
-			if (k < ok ? k >= PG_EV_KIND_MAX : k - ok >= PG_EV_KIND_MAX)
-				continue; /* a kind this guard does not have */
-			k = k < ok ? k : k - ok + PG_EV_KIND_MAX;
-			memcpy(nkey, &k, sizeof(k));
-			if (nvs == 8 && ovs == 8 && bpf_map_lookup_elem(nfd, nkey, ov) == 0) {
-				/* ov (converted already) now holds the new counts: add them in */
-				for (cpu = 0; cpu < ncpu; cpu++)
-					*(__u64 *)(nv + cpu * nstride) += *(__u64 *)(ov + cpu * ostride);
-			}
-		}
-		if (bpf_map_update_elem(nfd, nkey, nv, array ? BPF_ANY : BPF_NOEXIST) == 0)
-			Y->copied++;
-		else if (errno != EEXIST) /* EEXIST: the new programs know better */
-			Y->dropped++;
+		if (bpf_map_lookup_elem(Y->old_fd[i], key, v.ov) == 0) /* else gone meanwhile (LRU) */
+			layout_copy_entry(Y, i, info, &v, key);
 	}
-out:
-	free(ov);
-	free(nv);
+	free(v.ov);
+	free(v.nv);
 	return err;
 }
 
-int layout_copy(struct layout *Y, struct bpf_object *obj, int pass)
+int layout_copy(struct layout *Y, int pass)
 {
-	int i, err;
+	struct bpf_map_info info;
+	__u32 ilen;
+	int i, array, err;
 
 	for (i = 0; i < LAYOUT_MAPS; i++) {
+		enum bpf_map_type t = bpf_map__type(Y->maps[i]);
+
 		if (Y->old_fd[i] < 0 || i == M_EVENTS || i == M_META)
 			continue; /* the ring is drained; meta is written */
-		if ((err = layout_copy_map(Y, i, bpf_object__find_map_by_name(obj,
-									      layout_names[i]),
-					   pass)))
+		/*
+		 * counters: pass 1 only, added to what the new programs counted since
+		 * their attach (the old programs count until their last swap). Other
+		 * arrays: pass 0 only (an array has every key).
+		 */
+		array = t == BPF_MAP_TYPE_ARRAY || t == BPF_MAP_TYPE_PERCPU_ARRAY;
+		if (i == M_COUNTERS ? !pass : pass && array)
+			continue;
+		memset(&info, 0, sizeof(info));
+		ilen = sizeof(info);
+		if (bpf_obj_get_info_by_fd(Y->old_fd[i], &info, &ilen) < 0)
+			return -errno;
+		if (info.key_size > 64 || info.key_size != bpf_map__key_size(Y->maps[i]))
+			return -EINVAL;
+		if ((err = layout_copy_map(Y, i, &info)))
 			return err;
 	}
 	return 0;
@@ -294,9 +368,9 @@ static int layout_repin(struct layout *Y, struct bpf_map *m, const char *name, c
 }
 
 /* Lost events the pinned counters hold ([kind] of [0, kind_max)). */
-static uint64_t layout_lost(struct bpf_object *obj)
+static uint64_t layout_lost(const struct layout *Y)
 {
-	int fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "counters"));
+	int fd = bpf_map__fd(Y->maps[M_COUNTERS]);
 	int ncpu = libbpf_num_possible_cpus(), cpu;
 	uint64_t n = 0;
 	__u64 *v;
@@ -312,9 +386,9 @@ static uint64_t layout_lost(struct bpf_object *obj)
 	return n;
 }
 
-int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_t len)
+int layout_write_meta(struct layout *Y, char *why, size_t len)
 {
-	struct bpf_map *meta = bpf_object__find_map_by_name(obj, "meta");
+	struct bpf_map *meta = Y->maps[M_META];
 	struct pg_meta v = { .magic = PG_META_MAGIC, .layout = PG_LAYOUT,
 			     .compat = PG_LAYOUT_COMPAT, .event_size = sizeof(struct pg_event),
 			     .exe_size = sizeof(struct pg_exe), .kind_max = PG_EV_KIND_MAX };
@@ -323,7 +397,7 @@ int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_
 
 	/* the losses already journaled; with no record of it (layout 1, a fresh
 	 * start), all that is counted now: never journaled twice */
-	v.lost_reported = Y->had_meta ? Y->old.lost_reported : layout_lost(obj);
+	v.lost_reported = Y->had_meta ? Y->old.lost_reported : layout_lost(Y);
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	v.written_ns = (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 	if (bpf_map_update_elem(bpf_map__fd(meta), &key, &v, BPF_ANY) < 0) {
@@ -335,7 +409,7 @@ int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_
 	return 0;
 }
 
-int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t len)
+int layout_commit(struct layout *Y, char *why, size_t len)
 {
 	int i, err;
 
@@ -344,14 +418,13 @@ int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t le
 		int j = i < M_EVENTS ? i : i == M_EVENTS ? M_COUNTERS : M_EVENTS;
 
 		if (Y->old_fd[j] >= 0 &&
-		    (err = layout_repin(Y, bpf_object__find_map_by_name(obj, layout_names[j]),
-					layout_names[j], why, len)))
+		    (err = layout_repin(Y, Y->maps[j], layout_name(Y, j), why, len)))
 			return err;
 	}
-	if ((err = layout_write_meta(Y, obj, why, len)))
+	if ((err = layout_write_meta(Y, why, len)))
 		return err;
 	if (Y->old_fd[M_META] >= 0 &&
-	    (err = layout_repin(Y, bpf_object__find_map_by_name(obj, "meta"), "meta", why, len)))
+	    (err = layout_repin(Y, Y->maps[M_META], "meta", why, len)))
 		return err;
 	for (i = 0; i < LAYOUT_MAPS; i++) /* copied: only the old ring is still to be read */
 		if (i != M_EVENTS && Y->old_fd[i] >= 0) {
@@ -439,7 +512,7 @@ const char *layout_summary(const struct layout *Y, char *buf, size_t len)
 	n = snprintf(buf, len, "layout %u -> %u:", Y->old.layout, PG_LAYOUT);
 	for (i = 0; i < LAYOUT_MAPS && n < len; i++)
 		if (Y->migrated & (1U << i))
-			n += snprintf(buf + n, len - n, " %s", layout_names[i]);
+			n += snprintf(buf + n, len - n, " %s", layout_name(Y, i));
 	if (n < len)
 		snprintf(buf + n, len - n, " migrated");
 	return buf;

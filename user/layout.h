@@ -22,12 +22,24 @@
 
 #include "portguard.h"
 
-struct bpf_object;
+struct bpf_map;
 
-#define LAYOUT_MAPS 8
+/* The pinned maps, in the order they are re-pinned (the ring, counters and meta last). */
+enum layout_map {
+	LM_PORTS,
+	LM_ALLOW,
+	LM_SOCKS,
+	LM_PROCS,
+	LM_AUTOBIND,
+	LM_EVENTS,
+	LM_COUNTERS,
+	LM_META,
+	LAYOUT_MAPS,
+};
 
 struct layout {
 	char dir[4096 - 256];	  /* the pin directory */
+	struct bpf_map *maps[LAYOUT_MAPS]; /* this guard's (the skeleton's), by enum layout_map */
 	int found;		  /* an earlier guard's pins are there */
 	int had_meta;		  /* ... with a layout record (not layout 1) */
 	unsigned migrated;	  /* 1 << i: pinned map i is replaced (a copy) */
@@ -39,13 +51,16 @@ struct layout {
 	uint64_t ring_bad;	  /* old ring records of no known size: counted as lost */
 };
 
-/* Returns 0, or -EPROTO after writing one line (the pins stay) into why[len]. */
-int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_object *obj, char *why,
+/*
+ * maps: this guard's, by enum layout_map. Returns 0, or -EPROTO after
+ * writing one line (the pins stay) into why[len].
+ */
+int layout_plan(struct layout *Y, const char *pin_dir, struct bpf_map *const *maps, char *why,
 		size_t len);
-int layout_copy(struct layout *Y, struct bpf_object *obj, int pass);
-int layout_commit(struct layout *Y, struct bpf_object *obj, char *why, size_t len);
+int layout_copy(struct layout *Y, int pass);
+int layout_commit(struct layout *Y, char *why, size_t len);
 /* Write `meta` (layout_commit does; a fresh start does it right after the load). */
-int layout_write_meta(struct layout *Y, struct bpf_object *obj, char *why, size_t len);
+int layout_write_meta(struct layout *Y, char *why, size_t len);
 /*
  * Hand every record of the old ring to fn, converted to this guard's struct
  * pg_event (and pg_event_exe); then close it. Returns the records read.

@@ -70,15 +70,18 @@ static int loader_bpffs(const char *dir, char *why, size_t len)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int cgroup; /* attached at the cgroup root: the link can swap programs */
-} loader_progs[] = {
-	{ "pg_bind4", 1 },	   { "pg_bind6", 1 },	 { "pg_post_bind4", 1 },
-	{ "pg_post_bind6", 1 },	   { "pg_sock_release", 1 }, { "pg_sockops", 1 },
-	{ "pg_sock_state", 0 },	   { "pg_fork", 0 },	     { "pg_exec", 0 },
-	{ "pg_exit", 0 },
-};
+/* The pinned maps, by enum layout_map (the skeleton's typed fields). */
+static void loader_maps(const struct portguard_bpf *s, struct bpf_map **m)
+{
+	struct bpf_map *v[LAYOUT_MAPS] = {
+		[LM_PORTS] = s->maps.ports,	  [LM_ALLOW] = s->maps.allow,
+		[LM_SOCKS] = s->maps.socks,	  [LM_PROCS] = s->maps.procs,
+		[LM_AUTOBIND] = s->maps.autobind, [LM_EVENTS] = s->maps.events,
+		[LM_COUNTERS] = s->maps.counters, [LM_META] = s->maps.meta,
+	};
+
+	memcpy(m, v, sizeof(v));
+}
 
 static int loader_attach(struct loader *L, struct bpf_program *p, int cgroup, char *why,
 			 size_t len)
@@ -117,18 +120,35 @@ static int loader_attach(struct loader *L, struct bpf_program *p, int cgroup, ch
 	return 0;
 }
 
-int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const char *name,
-		loader_event_fn fn, void *ctx, char *why, size_t len)
+/* Every program attached (cgroup ones at the cgroup root: their links can swap programs). */
+static int loader_attach_all(struct loader *L, char *why, size_t len)
 {
-	struct portguard_bpf *skel;
+	const struct portguard_bpf *k = L->skel;
+	const struct {
+		struct bpf_program *p;
+		int cgroup;
+	} progs[] = {
+		{ k->progs.pg_bind4, 1 },	 { k->progs.pg_bind6, 1 },
+		{ k->progs.pg_post_bind4, 1 },	 { k->progs.pg_post_bind6, 1 },
+		{ k->progs.pg_sock_release, 1 }, { k->progs.pg_sockops, 1 },
+		{ k->progs.pg_sock_state, 0 },	 { k->progs.pg_fork, 0 },
+		{ k->progs.pg_exec, 0 },	 { k->progs.pg_exit, 0 },
+	};
 	size_t i;
 	int err;
 
-	memset(L, 0, sizeof(*L));
-	L->cg_fd = -1;
-	for (i = 0; i < LAYOUT_MAPS; i++)
-		L->Y.old_fd[i] = -1;
-	libbpf_set_print(loader_libbpf_print);
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		if ((err = loader_attach(L, progs[i].p, progs[i].cgroup, why, len)))
+			return err;
+	return 0;
+}
+
+/* What the host must offer (BTF, cgroup v2, the essential helpers); the degraded said. */
+static int loader_host(struct loader *L, char *why, size_t len)
+{
+	const char *line;
+	size_t i;
+
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
 		snprintf(why, len, "no kernel BTF (/sys/kernel/btf/vmlinux): portguard needs Linux "
 			 ">= 5.8 built with CONFIG_DEBUG_INFO_BTF=y");
@@ -146,57 +166,56 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 			 strerror(errno));
 		return -errno;
 	}
-	if (geteuid() == 0) { /* the probes load programs: without root the load explains */
-		const char *line;
+	L->have = ~0U;
+	if (geteuid() != 0) /* the probes load programs: without root the load explains */
+		return 0;
+	L->have = probe_kernel();
+	if (*probe_missing_essential(L->have, why, len))
+		return -ENOTSUP;
+	for (i = 0; i < PROBE_MAX; i++)
+		if ((line = probe_degraded(L->have, i)))
+			log_warnx("%s", line);
+	return 0;
+}
 
-		L->have = probe_kernel();
-		if (*probe_missing_essential(L->have, why, len))
-			return -ENOTSUP;
-		for (i = 0; i < PROBE_MAX; i++)
-			if ((line = probe_degraded(L->have, i)))
-				log_warnx("%s", line);
-	} else {
-		L->have = ~0U;
-	}
-	skel = portguard_bpf__open();
-	if (!skel) {
-		err = -errno;
-		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
+/* bpffs, the instance's pin directory, and what of it is reused (layout_plan). */
+static int loader_pins(struct loader *L, const char *bpffs, const char *name, char *why,
+		       size_t len)
+{
+	int err;
+
+	if ((err = loader_bpffs(bpffs, why, len)))
+		return err;
+	loader_pin_dir(L->pin_dir, sizeof(L->pin_dir), bpffs, name);
+	if ((err = fs_mkdir_p(L->pin_dir, 0700))) {
+		snprintf(why, len, "cannot make %s: %s", L->pin_dir, strerror(-err));
 		return err;
 	}
-	L->skel = skel;
-	bpf_map__set_max_entries(skel->maps.events, ring_kb * 1024);
-	skel->rodata->have_bind_sockopt = !!(L->have & (1U << PROBE_BIND_SOCKOPT));
-	if (geteuid() == 0) { /* without root the load below explains what is missing */
-		if ((err = loader_bpffs(bpffs, why, len)))
-			return err;
-		loader_pin_dir(L->pin_dir, sizeof(L->pin_dir), bpffs, name);
-		if ((err = fs_mkdir_p(L->pin_dir, 0700))) {
-			snprintf(why, len, "cannot make %s: %s", L->pin_dir, strerror(-err));
-			return err;
-		}
-		if ((err = layout_plan(&L->Y, L->pin_dir, skel->obj, why, len)))
-			return err;
-	}
-	err = portguard_bpf__load(skel);
-	if (err) {
-		if (err == -EPERM || err == -EACCES)
-			snprintf(why, len, "no permission to load BPF programs (%s): run as root or "
-				 "with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON", strerror(-err));
-		else
-			snprintf(why, len, "cannot load the BPF programs: %s (run with -v -v "
-				 "for the verifier log)", strerror(-err));
-		return err;
-	}
+	return layout_plan(&L->Y, L->pin_dir, L->Y.maps, why, len);
+}
+
+static int loader_load(struct loader *L, char *why, size_t len)
+{
+	int err = portguard_bpf__load(L->skel);
+
+	if (err == -EPERM || err == -EACCES)
+		snprintf(why, len, "no permission to load BPF programs (%s): run as root or "
+			 "with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON", strerror(-err));
+	else if (err)
+		snprintf(why, len, "cannot load the BPF programs: %s (run with -v -v for the "
+			 "verifier log)", strerror(-err));
 	/* maps of another layout: copied before any program of ours runs */
-	if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 0))) {
+	else if (L->Y.migrated && (err = layout_copy(&L->Y, 0)))
 		snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
-		return err;
-	}
 	/* fresh pins: their layout on record at once, before anything can fail */
-	if (!L->Y.found && (err = layout_write_meta(&L->Y, skel->obj, why, len)))
-		return err;
-	/* before any attach: the bind hooks deny only in this namespace */
+	else if (!L->Y.found)
+		err = layout_write_meta(&L->Y, why, len);
+	return err;
+}
+
+/* The guard's network namespace: the bind hooks deny only in it. */
+static int loader_host_netns(struct loader *L, char *why, size_t len)
+{
 	L->host_netns = diag_netns_cookie();
 	if (!L->host_netns) /* before Linux 5.14: a BPF program tells */
 		L->host_netns = loader_netns_cookie(L);
@@ -205,29 +224,47 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 			 "SO_NETNS_COOKIE, and the cgroup/sock_create probe saw nothing)");
 		return -ENOTSUP;
 	}
-	skel->bss->host_netns = L->host_netns;
-	for (i = 0; i < sizeof(loader_progs) / sizeof(loader_progs[0]); i++) {
-		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj,
-									 loader_progs[i].name);
+	L->skel->bss->host_netns = L->host_netns;
+	return 0;
+}
 
-		if (!p || (err = loader_attach(L, p, loader_progs[i].cgroup, why, len)))
-			return p ? err : -ENOENT;
+int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const char *name,
+		loader_event_fn fn, void *ctx, char *why, size_t len)
+{
+	int err, i;
+
+	memset(L, 0, sizeof(*L));
+	L->cg_fd = -1;
+	for (i = 0; i < LAYOUT_MAPS; i++)
+		L->Y.old_fd[i] = -1;
+	libbpf_set_print(loader_libbpf_print);
+	if ((err = loader_host(L, why, len)))
+		return err;
+	if (!(L->skel = portguard_bpf__open())) {
+		snprintf(why, len, "cannot open the BPF object: %s", strerror(errno));
+		return -errno;
 	}
-	/* what the old programs added while the links were swapped, then the pins
-	 * (without root nothing is pinned: meta is this process's own record) */
-	if (L->Y.migrated && (err = layout_copy(&L->Y, skel->obj, 1))) {
+	loader_maps(L->skel, L->Y.maps);
+	bpf_map__set_max_entries(L->skel->maps.events, ring_kb * 1024);
+	L->skel->rodata->have_bind_sockopt = !!(L->have & (1U << PROBE_BIND_SOCKOPT));
+	/* without root nothing is pinned (the load explains what is missing) */
+	if ((geteuid() == 0 && (err = loader_pins(L, bpffs, name, why, len))) ||
+	    (err = loader_load(L, why, len)) || (err = loader_host_netns(L, why, len)) ||
+	    (err = loader_attach_all(L, why, len)))
+		return err;
+	/* what the old programs added while the links were swapped, then the pins */
+	if (L->Y.migrated && (err = layout_copy(&L->Y, 1))) {
 		snprintf(why, len, "cannot migrate the pinned maps: %s", strerror(-err));
 		return err;
 	}
-	if ((err = layout_commit(&L->Y, skel->obj, why, len)))
+	if ((err = layout_commit(&L->Y, why, len)))
 		return err;
 	L->fn = fn;
 	L->ctx = ctx;
-	L->rb = ring_buffer__new(bpf_map__fd(skel->maps.events), fn, ctx, NULL);
+	L->rb = ring_buffer__new(bpf_map__fd(L->skel->maps.events), fn, ctx, NULL);
 	if (!L->rb) {
-		err = -errno;
 		snprintf(why, len, "cannot open the BPF ring buffer: %s", strerror(errno));
-		return err;
+		return -errno;
 	}
 	return 0;
 }
@@ -278,27 +315,47 @@ int loader_remove_pins(const char *bpffs, const char *name)
 	return 0;
 }
 
+/* Every slot of the `ports` array into cur[65536]: one batch (Linux >= 5.6), else slot by slot. */
+static int loader_read_ports(int fd, struct pg_port *cur)
+{
+	__u32 *keys = malloc(65536 * sizeof(*keys)), count = 65536, out = 0, p;
+	int err = 0;
+
+	if (keys && bpf_map_lookup_batch(fd, NULL, &out, keys, cur, &count, NULL) == 0 &&
+	    count == 65536) {
+		for (p = 0; p < 65536 && keys[p] == p; p++)
+			;
+		err = p == 65536 ? 0 : -EIO;
+	} else {
+		for (p = 0; p < 65536 && !err; p++)
+			if (bpf_map_lookup_elem(fd, &p, &cur[p]) < 0)
+				err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
 int loader_set_ports(struct loader *L, const struct pg_port *ports)
 {
-	int fd = bpf_map__fd(L->skel->maps.ports);
-	__u32 key, next, *prev = NULL;
-	int p;
+	int fd = bpf_map__fd(L->skel->maps.ports), err = 0;
+	struct pg_port *cur = malloc(65536 * sizeof(*cur));
+	__u32 p;
 
-	/* Drop ports no longer watched, then write the current set. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (next >= 65536 || !ports[next].flags) {
-			bpf_map_delete_elem(fd, &key);
-			prev = NULL; /* restart: deleting may reorder */
-		}
+	/*
+	 * An array slot is written in place (a copy, not an atomic swap): only
+	 * the slots whose value changes are written, so a reload that leaves a
+	 * port as it was never touches what the kernel reads of it.
+	 */
+	if (cur && loader_read_ports(fd, cur) < 0) {
+		free(cur);
+		cur = NULL; /* unreadable: every slot is written */
 	}
-	for (p = 1; p < 65536; p++) {
-		key = p;
-		if (ports[p].flags && bpf_map_update_elem(fd, &key, &ports[p], BPF_ANY) < 0)
-			return -errno;
-	}
-	return 0;
+	for (p = 0; p < 65536 && !err; p++)
+		if (!cur || memcmp(&cur[p], &ports[p], sizeof(*cur)))
+			if (bpf_map_update_elem(fd, &p, &ports[p], BPF_ANY) < 0)
+				err = -errno;
+	free(cur);
+	return err;
 }
 
 int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __u32 *vals, int n)

@@ -82,24 +82,3 @@ void log_debug(const char *fmt, ...)
 	log_vwrite(fmt, ap, 0);
 	va_end(ap);
 }
-
-void fatal(const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vwrite(fmt, ap, saved);
-	va_end(ap);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vwrite(fmt, ap, 0);
-	va_end(ap);
-	exit(1);
-}

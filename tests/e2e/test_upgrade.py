@@ -101,13 +101,13 @@ class UpgradeTest(GuardTest):
     def test_upgrade_and_downgrade_under_load_keep_enforcement_and_the_backlog(self):
         g = self.enforce_guard()
         self.run_as(g, PORTGUARD)
-        self.assertEqual(meta(g)["layout"], 2)
+        self.assertEqual(meta(g)["layout"], 3)
         web = g.service("web")
         owner = self.loop(WEB, os.path.join(g.cgroup_dir(), "web"))  # EADDRINUSE: ours, let by
         rogue = self.loop(FREE)                                      # EPERM, every one
         wait_for(lambda: g.events("bind_denied"), 20, "the rogue's first denials")
         seen = len(g.events("layout_migrated"))
-        for binary, frm, to in ((NEXT, 2, 3), (PORTGUARD, 3, 2)):
+        for binary, frm, to in ((NEXT, 3, 4), (PORTGUARD, 4, 3)):
             g.kill9()  # a crash, or systemd stopping the old guard for the new one
             before = sum(e.get("count", 1) for e in g.events("bind_denied"))
             # the rogue is denied meanwhile: the old ring fills with old-sized records
@@ -138,6 +138,49 @@ class UpgradeTest(GuardTest):
         self.assertEqual({(e["pid"], e["comm"], e["uid"], e["addr"]) for e in denied},
                          {(rogue.pid, "python3", 0, "127.0.0.1")})
 
+    def test_the_ports_hash_of_layout_2_becomes_the_array(self):
+        """Layout 3 made `ports` an array (a slot per port number): the pinned hash of
+        a layout 2 guard is converted, entry by entry, with enforcement throughout."""
+        g = self.enforce_guard()
+        self.run_as(g, PORTGUARD)
+        web = g.service("web")
+        g.kill9()
+        pins = os.path.join(g.bpffs, "portguard", g.name)
+        r = subprocess.run(["bpftool", "map", "dump", "pinned", os.path.join(pins, "ports"),
+                            "-j"], capture_output=True, text=True, check=True)
+        held = [e for e in json.loads(r.stdout) if any(int(b, 16) for b in e["value"][:4])]
+        self.assertGreater(len(held), 1)
+        # what a layout 2 guard left: `ports` a hash of 8192, its meta saying layout 2
+        os.unlink(os.path.join(pins, "ports"))
+        subprocess.run(["bpftool", "map", "create", os.path.join(pins, "ports"), "type", "hash",
+                        "key", "4", "value", "16", "entries", "8192", "name", "ports"],
+                       check=True)
+        for e in held:
+            subprocess.run(["bpftool", "map", "update", "pinned", os.path.join(pins, "ports"),
+                            "key", "hex", *[b[2:] for b in e["key"]], "value", "hex",
+                            *[b[2:] for b in e["value"]]], check=True)
+        m = meta(g)
+        old = struct.pack("<6IQQ", m["magic"], 2, 2, m["event_size"], m["exe_size"],
+                          m["kind_max"], 0, m["lost_reported"])
+        subprocess.run(["bpftool", "map", "update", "pinned", os.path.join(pins, "meta"), "key",
+                        "0", "0", "0", "0", "value", *[str(b) for b in old]], check=True)
+        rogue = self.loop(FREE)  # the old programs deny it meanwhile, the new ones after
+        self.run_as(g, PORTGUARD)
+        self.assertIn("layout 2 -> 3: ports migrated", g.stderr())
+        mig = g.events("layout_migrated")
+        self.assertEqual([(e["from"], e["to"]) for e in mig], [(2, 3)])
+        self.assertGreaterEqual(mig[0]["copied"], len(held))
+        self.assertEqual(meta(g)["layout"], 3)
+        r = subprocess.run(["bpftool", "map", "show", "pinned", os.path.join(pins, "ports"),
+                            "-j"], capture_output=True, text=True, check=True)
+        self.assertEqual((json.loads(r.stdout)["type"], json.loads(r.stdout)["max_entries"]),
+                         ("array", 65536))
+        s = g.service("web")
+        self.assertEqual((s["state"], s["pid"]), ("RUNNING", web["pid"]))
+        self.assertEqual(list(self.finish(rogue)), [str(errno.EPERM)])
+        self.assertEqual([p["state"] for p in g.status()["ports"] if p["port"] == WEB],
+                         ["owned"])
+
     def test_state_of_a_layout_it_cannot_read_is_refused_and_left_enforcing(self):
         g = self.enforce_guard()
         self.run_as(g, PORTGUARD)
@@ -159,7 +202,8 @@ class UpgradeTest(GuardTest):
         self.assertEqual(self.finish(rogue).keys(), {str(errno.EPERM)})
         self.assertEqual(meta(g)["layout"], 99)  # nothing of it was touched
         # put it back for the cleanup's shutdown
-        good = struct.pack("<6IQQ", m["magic"], 2, 2, m["event_size"], m["exe_size"],
+        good = struct.pack("<6IQQ", m["magic"], m["layout"], m["compat"], m["event_size"],
+                           m["exe_size"],
                            m["kind_max"], 0, 0)
         subprocess.run(["bpftool", "map", "update", "pinned", path, "key", "0", "0", "0", "0",
                         "value", *[str(b) for b in good]], check=True)
@@ -175,7 +219,7 @@ class UpgradeTest(GuardTest):
         with open(g.conf, "w") as f:
             f.write(text.replace("[guard]\n", "[guard]\nring_buffer_kb = 64\n", 1))
         self.run_as(g, PORTGUARD)
-        self.assertIn("layout 2 -> 2: events migrated", g.stderr())
+        self.assertIn("layout 3 -> 3: events migrated", g.stderr())
         mig = g.events("layout_migrated")
         self.assertEqual(len(mig), 1)
         self.assertEqual(mig[0]["ring_read"] + sum(e["count"] for e in g.events("events_lost")),
@@ -183,14 +227,14 @@ class UpgradeTest(GuardTest):
 
     def test_pins_of_another_type_are_refused_not_read(self):
         """Another root tool's map where ours should be: a per-CPU `meta` (a lookup
-        would write one value per CPU), a `ports` that is an array."""
+        would write one value per CPU), a `ports` that is an LRU hash."""
         g = self.enforce_guard()
         self.run_as(g, PORTGUARD)
         g.kill9()
         pins = os.path.join(g.bpffs, "portguard", g.name)
         for name, spec, what in (("meta", ("percpu_array", "4", "48", "1"),
                                   "not an array of one struct pg_meta"),
-                                 ("ports", ("array", "4", "16", "8192"), "of another type")):
+                                 ("ports", ("lru_hash", "4", "16", "8192"), "of another type")):
             saved = os.path.join(pins, "saved_" + name)
             os.rename(os.path.join(pins, name), saved)
             t, k, v, n = spec
