@@ -15,8 +15,8 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 # libsystemd (sd_notify) where it is installed (deps installs it on Debian);
 # the build works without it. Deferred (=): looked at after `deps` ran.
 HAVE_SYSTEMD = $(shell pkg-config --exists libsystemd && echo y)
-PKGS = libbpf libelf zlib inih json-c $(if $(HAVE_SYSTEMD),libsystemd)
-DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libinih-dev libcmocka-dev \
+PKGS = libbpf libelf zlib json-c $(if $(HAVE_SYSTEMD),libsystemd)
+DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libcmocka-dev \
 	libjson-c-dev libsystemd-dev mandoc pkg-config python3 iproute2 procps make gcc
 
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \

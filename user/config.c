@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The INI config: [guard] and [service:NAME] sections, parsed with libinih.
+ * The INI config: [guard] and [service:NAME] sections, in the syntax of
+ * libinih (sections, "key = value" or "key: value", ';' and '#' comment
+ * lines, an inline "; comment" after whitespace, no continuation lines).
  *
- * Debian's libinih is built without INI_HANDLER_LINENO and with a fixed 200-byte
- * line buffer, so the file is fed to ini_parse_stream() through our own reader:
- * it counts lines, handles section headers, blank lines, comments and syntax
- * errors itself and hands inih only "key = value" lines. inih then splits the
- * key from the value and strips inline "; comments". Leading whitespace is
- * removed before inih sees a line, so inih's multi-line continuation (an
- * indented line continues the previous value) never applies. A line longer
- * than inih's buffer is handed over as "key=" and the handler takes the value
- * the reader kept aside.
+ * One parser of our own, as systemd's conf-parser is: Debian's libinih has
+ * no line numbers (INI_HANDLER_LINENO is off) and a fixed 200-byte line
+ * buffer, so it could do only part of the job (it once split the key from
+ * the value behind our reader; two parsers of one file). The reader here
+ * counts lines, reads lines of any length up to CONFIG_LINE_MAX, and
+ * reports every problem as "file:line: message".
  *
  * Every error is reported as "file:line: message" and parsing goes on; the
  * config is returned only when the whole file is valid.
@@ -27,7 +26,6 @@
 #include <pwd.h>
 #include <grp.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,8 +76,6 @@ struct config_ctx {
 	char *buf;
 	size_t bufsz;
 	int line; /* line the current line starts on */
-	int long_line; /* line whose value is in long_value, 0 if none */
-	char *long_value;
 
 	/* the current section */
 	enum config_sect sect;
@@ -219,7 +215,7 @@ static char *config_rstrip(char *s)
 
 /*
  * First of `chars` in s, or the start of an inline comment (';' after
- * whitespace), or the end of s: the rule inih applies.
+ * whitespace), or the end of s: the rule of libinih's syntax.
  */
 static char *config_find(const char *s, const char *chars)
 {
@@ -987,32 +983,33 @@ _Static_assert(ARRAY_SIZE(config_guard_keys) == ARRAY_SIZE(((struct config_ctx *
 _Static_assert(ARRAY_SIZE(config_svc_keys) == ARRAY_SIZE(((struct config_ctx *)0)->svc_keys[0]),
 	       "svc_keys holds one line per [service] key");
 
-/* Called by inih for each "key = value" line the reader hands it. */
-static int config_handler(void *user, const char *section, const char *key, const char *value)
+/* The keys of the current section, or NULL (none may be set here: said why). */
+static const struct config_key *config_keys(struct config_ctx *ctx, const char *key,
+					    size_t *nkeys)
 {
-	struct config_ctx *ctx = user;
-	const struct config_key *keys;
-	size_t i, nkeys;
-
-	(void)section; /* the reader tracks sections, with their line numbers */
-	if (ctx->line == ctx->long_line)
-		value = ctx->long_value; /* NULL: the line was too long */
-
 	switch (ctx->sect) {
 	case CONFIG_SECT_SKIP:
-		return 1;
+		return NULL;
 	case CONFIG_SECT_NONE:
 		config_err(ctx, ctx->line, "key '%s' outside of any section", key);
-		return 1;
+		return NULL;
 	case CONFIG_SECT_GUARD:
-		keys = config_guard_keys;
-		nkeys = ARRAY_SIZE(config_guard_keys);
-		break;
+		*nkeys = ARRAY_SIZE(config_guard_keys);
+		return config_guard_keys;
 	default:
-		keys = config_svc_keys;
-		nkeys = ARRAY_SIZE(config_svc_keys);
-		break;
+		*nkeys = ARRAY_SIZE(config_svc_keys);
+		return config_svc_keys;
 	}
+}
+
+/* One "key = value" of the current section (value NULL: the line was refused). */
+static void config_handler(struct config_ctx *ctx, const char *key, const char *value)
+{
+	const struct config_key *keys;
+	size_t i, nkeys = 0;
+
+	if (!(keys = config_keys(ctx, key, &nkeys)))
+		return;
 	for (i = 0; i < nkeys; i++)
 		if (!strcmp(key, keys[i].name))
 			break;
@@ -1022,22 +1019,21 @@ static int config_handler(void *user, const char *section, const char *key, cons
 		else
 			config_err(ctx, ctx->line, "unknown key '%s' in [service:%s]", key,
 				   ctx->cur->name);
-		return 1;
+		return;
 	}
 	if (ctx->cur_keys[i]) {
 		config_err(ctx, ctx->line, "duplicate key '%s' (first at line %d)", key,
 			   ctx->cur_keys[i]);
-		return 1;
+		return;
 	}
 	ctx->cur_keys[i] = ctx->line;
 	if (!value)
-		return 1;
+		return;
 	if (!*value) {
 		config_err(ctx, ctx->line, "%s: missing value", key);
-		return 1;
+		return;
 	}
-	keys[i].set(ctx, key, value);
-	return 1; /* errors are counted in ctx, inih needs not know */
+	keys[i].set(ctx, key, value); /* its errors are counted in ctx */
 }
 
 static void config_service_open(struct config_ctx *ctx, const char *name)
@@ -1123,66 +1119,48 @@ static void config_section(struct config_ctx *ctx, char *s)
 }
 
 /*
- * A "key = value" line s: into str for inih, or NULL after a syntax error. A
- * line too long for inih's buffer goes as "key=" with the value kept aside.
+ * A "key = value" (or "key: value") line s, stripped: split at the first '='
+ * or ':', the key's end and the value's ends trimmed, an inline "; comment"
+ * cut from the value; then handed to the section's key.
  */
-static char *config_key_line(struct config_ctx *ctx, char *s, char *str, int num)
+static void config_key_line(struct config_ctx *ctx, char *s)
 {
-	char *sep = config_find(s, "=:");
-	size_t len = strlen(s), keylen;
-	char *value;
+	char *sep = config_find(s, "=:"), *value;
+	size_t keylen, len = strlen(s);
 
 	if (*sep != '=' && *sep != ':') {
 		config_err(ctx, ctx->line, "syntax error: expected 'key = value' or '[section]'");
-		return NULL;
+		return;
 	}
 	keylen = sep - s;
 	while (keylen && isspace((unsigned char)s[keylen - 1]))
 		keylen--;
 	if (!keylen) {
 		config_err(ctx, ctx->line, "syntax error: missing key before '%c'", *sep);
-		return NULL;
+		return;
 	}
-	if (len + 2 <= (size_t)num) {
-		memcpy(str, s, len);
-		memcpy(str + len, "\n", 2);
-		return str;
-	}
-	if (keylen + 3 > (size_t)num) {
-		config_err(ctx, ctx->line, "key too long (max %d characters)", num - 3);
-		return NULL;
-	}
-	free(ctx->long_value);
-	ctx->long_value = NULL;
-	ctx->long_line = ctx->line;
+	s[keylen] = '\0';
 	if (len > CONFIG_LINE_MAX) {
-		/* the handler still sees the key: no "missing command" after this */
+		/* the key is still seen: no "missing command" after this */
 		config_err(ctx, ctx->line, "line too long (max %d characters)", CONFIG_LINE_MAX);
-	} else {
-		value = sep + 1;
-		*config_find(value, NULL) = '\0';
-		value = config_rstrip(config_lskip(value));
-		ctx->long_value = strdup(value);
-		if (!ctx->long_value) {
-			config_oom(ctx);
-			return NULL;
-		}
+		config_handler(ctx, s, NULL);
+		return;
 	}
-	snprintf(str, num, "%.*s=\n", (int)keylen, s);
-	return str;
+	value = sep + 1;
+	*config_find(value, NULL) = '\0'; /* before the skip: " ; x" is a comment, "; x" not */
+	config_handler(ctx, s, config_rstrip(config_lskip(value)));
 }
 
-/* The ini_reader: the next "key = value" line, NULL at the end of the file. */
-static char *config_read(char *str, int num, void *stream)
+/* Every line of the file, each a section header, a key or nothing. */
+static void config_read(struct config_ctx *ctx)
 {
-	struct config_ctx *ctx = stream;
 	ssize_t n;
 	char *s;
 
 	while ((n = getline(&ctx->buf, &ctx->bufsz, ctx->f)) >= 0) {
 		ctx->line++;
 		s = ctx->buf;
-		if (strlen(s) != (size_t)n) { /* it would silently cut the line */
+		if (strlen(s) != (size_t)n) { /* a C string would silently cut the line */
 			config_err(ctx, ctx->line, "NUL byte in the line");
 			continue;
 		}
@@ -1195,19 +1173,14 @@ static char *config_read(char *str, int num, void *stream)
 			config_err(ctx, ctx->line, "line too long (max %d characters)",
 				   CONFIG_LINE_MAX);
 			ctx->sect = CONFIG_SECT_SKIP;
-			continue;
-		}
-		if (*s == '[') {
+		} else if (*s == '[') {
 			config_section(ctx, s);
-			continue;
+		} else {
+			config_key_line(ctx, s);
 		}
-		s = config_key_line(ctx, s, str, num);
-		if (s)
-			return s;
 	}
 	if (ferror(ctx->f))
 		config_err(ctx, 0, "read error: %s", strerror(errno));
-	return NULL;
 }
 
 /* Ports in both `ports` and `protected`, one error per run of ports. */
@@ -1433,11 +1406,7 @@ int config_parse_opt(const char *path, struct pg_config **out, FILE *errs, int k
 	ctx->c->syslog = 1;
 	ctx->c->coalesce_ms = 1000;
 
-	rc = ini_parse_stream(config_read, ctx, config_handler, ctx);
-	if (rc < 0)
-		config_oom(ctx);
-	else if (rc > 0 && !ctx->nerr)
-		config_err(ctx, ctx->line, "syntax error"); /* the reader checks lines first */
+	config_read(ctx);
 	config_finish(ctx);
 out:
 	rc = ctx->nerr ? -1 : 0;
@@ -1448,7 +1417,6 @@ out:
 	config_flush(ctx);
 	fclose(ctx->f);
 	free(ctx->buf);
-	free(ctx->long_value);
 	free(ctx);
 	return rc;
 }
