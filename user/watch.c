@@ -16,6 +16,7 @@
 #include "diag.h"
 #include "emit.h"
 #include "event.h"
+#include "judge.h"
 #include "log.h"
 #include "metrics.h"
 #include "proc.h"
@@ -45,6 +46,7 @@ static struct {
 	uint64_t lost_seen;
 	int need_resync;
 	uint32_t denied[65536]; /* binds denied in the kernel, per port */
+	struct judge_env J;	/* what the verdicts are judged against */
 } W;
 
 void watch_init(struct guard_ctx *x, const struct watch_hooks *h)
@@ -52,6 +54,17 @@ void watch_init(struct guard_ctx *x, const struct watch_hooks *h)
 	memset(&W, 0, sizeof(W));
 	W.x = x;
 	W.h = *h;
+	W.J.claims = &W.claims;
+	W.J.owner_of = supervise_by_port;
+	W.J.service_of = supervise_by_cgroup;
+}
+
+/* The judge sees the config and namespace in force. */
+static const struct judge_env *watch_judge(void)
+{
+	W.J.cfg = W.x->cfg;
+	W.J.host_netns = W.x->host_netns;
+	return &W.J;
 }
 
 const struct claims *watch_claims(void)
@@ -227,10 +240,9 @@ static struct claim *watch_claim(const struct pg_event *e)
 
 /* ---- conflicts ---- */
 
-/* cgid is s's cgroup or one below it (what the kernel's deny check allows too). */
 static int watch_is_owner(const struct pg_service *s, uint64_t cgid)
 {
-	return s && cgid && (s->cgroup_id == cgid || supervise_by_cgroup(cgid) == s);
+	return judge_is_owner(watch_judge(), s, cgid);
 }
 
 static const char *watch_owner_name(int port)
@@ -246,79 +258,39 @@ static void watch_kev(struct pg_ev *ev, enum ev_type t, const struct pg_event *e
 	ev_from_kernel(ev, t, e, watch_owner_name(e->port));
 }
 
+/* A claim of c by someone it is not theirs: a rogue_bind, or a netns_claim, once per socket. */
 static void watch_rogue(struct claim *c, const struct pg_event *e, const struct pg_exe *exe,
 			const char *stage)
 {
-	struct pg_service *owner = supervise_by_port(e->port);
+	enum judge_verdict v = judge_claim(watch_judge(), c, e);
+	unsigned bit = v == J_NETNS ? REP_NETNS : REP_ROGUE;
 	struct pg_ev ev;
 
-	if (!W.x->cfg->guarded[e->port] || (c->reported & REP_ROGUE))
+	if (v == J_NONE || (c->reported & (REP_ROGUE | bit)))
 		return;
-	if (e->netns != W.x->host_netns) {
-		if (c->reported & REP_NETNS)
-			return;
-		c->reported |= REP_NETNS;
-		watch_kev(&ev, EV_NETNS_CLAIM, e);
+	c->reported |= bit;
+	watch_kev(&ev, v == J_NETNS ? EV_NETNS_CLAIM : EV_ROGUE_BIND, e);
+	if (v == J_NETNS) {
 		ev_detail(&ev, "claim in another network namespace: reported, no conflict with "
 			       "the host");
-		emit_event(&ev);
-		return;
+	} else {
+		ev.u.k.stage = stage;
+		ev_set_exe(&ev, exe, e->tgid);
+		ev_detail(&ev, "%s", supervise_by_port(e->port) ? "process outside the owner's "
+					"cgroup" : "reserved port: no service owns it");
 	}
-	if (watch_is_owner(owner, e->cgroup_id) || c->allowed)
-		return;
-	c->reported |= REP_ROGUE;
-	watch_kev(&ev, EV_ROGUE_BIND, e);
-	ev.u.k.stage = stage;
-	ev_set_exe(&ev, exe, e->tgid);
-	ev_detail(&ev, "%s", owner ? "process outside the owner's cgroup"
-				   : "reserved port: no service owns it");
 	emit_event(&ev);
 }
 
-/* Does claim o, another than c, hold c's port, protocol and namespace at c's address? */
-static int watch_rival(const struct claim *c, const struct claim *o)
-{
-	return o != c && o->port == c->port && o->proto == c->proto && o->netns == c->netns &&
-	       o->state >= CLAIM_BOUND && claim_addr_overlap(c, o);
-}
-
-/* Holding claims of others on the same port, protocol and namespace that overlap c. */
-static struct claim *watch_other_holder(const struct claim *c, const struct pg_service *owner,
-					int listeners_only)
-{
-	int i;
-
-	for (i = 0; i < W.claims.n; i++) {
-		struct claim *o = &W.claims.v[i];
-
-		if (!watch_rival(c, o) || (listeners_only && !claim_is_holding(o)))
-			continue;
-		if (!watch_is_owner(owner, o->cgroup_id))
-			return o;
-	}
-	return NULL;
-}
-
-/* Does a bound socket of the owner itself overlap c (its own bind was in the way)? */
-static int watch_owner_holds(const struct claim *c, const struct pg_service *owner)
-{
-	int i;
-
-	for (i = 0; i < W.claims.n; i++)
-		if (watch_rival(c, &W.claims.v[i]) && watch_is_owner(owner, W.claims.v[i].cgroup_id))
-			return 1;
-	return 0;
-}
-
-static void watch_conflict(struct claim *c, const struct pg_event *e, struct pg_service *owner,
-			   const struct claim *holder)
+/* The owner cannot have its port: a port_conflict, once per socket. */
+static void watch_conflict(struct claim *c, const struct pg_event *e, const struct claim *holder)
 {
 	struct pg_ev ev;
 
 	if (c->reported & REP_CONFLICT)
 		return;
 	c->reported |= REP_CONFLICT;
-	ev_from_kernel(&ev, EV_PORT_CONFLICT, e, owner->conf->name);
+	watch_kev(&ev, EV_PORT_CONFLICT, e);
 	status_ev_holders(&ev, holder, watch_svc_of);
 	ev_detail(&ev, "%s", holder ? "the owner cannot bind: the port is held by another process"
 				    : "the owner's bind failed and nothing live holds the port "
@@ -326,38 +298,17 @@ static void watch_conflict(struct claim *c, const struct pg_event *e, struct pg_
 	emit_event(&ev);
 }
 
-/* Does the owner listen on c's port through another socket than c? */
-static int watch_owner_listens(const struct claim *c, const struct pg_service *owner)
-{
-	int i;
-
-	for (i = 0; i < W.claims.n; i++) {
-		const struct claim *x = &W.claims.v[i];
-
-		if (x != c && x->port == c->port && x->proto == c->proto && claim_is_holding(x) &&
-		    watch_is_owner(owner, x->cgroup_id) && x->netns == c->netns)
-			return 1;
-	}
-	return 0;
-}
-
-/* Shared = the owner and someone else listen on the port at once. */
+/* The owner and another listen at once: a port_shared, once per socket. */
 static void watch_shared(struct claim *c, const struct pg_event *e)
 {
-	struct pg_service *owner = supervise_by_port(e->port);
-	int mine = watch_is_owner(owner, c->cgroup_id);
-	struct claim *o;
+	const struct claim *holder;
 	struct pg_ev ev;
 
-	if (!W.x->cfg->guarded[e->port] || (c->reported & REP_SHARED) ||
-	    e->netns != W.x->host_netns || c->allowed)
-		return;
-	o = watch_other_holder(c, mine ? owner : NULL, 1);
-	if (!owner || !(mine || watch_owner_listens(c, owner)) || (mine && !o))
+	if ((c->reported & REP_SHARED) || judge_shared(watch_judge(), c, e, &holder) != J_SHARED)
 		return;
 	c->reported |= REP_SHARED;
-	ev_from_kernel(&ev, EV_PORT_SHARED, e, owner->conf->name);
-	status_ev_holders(&ev, mine ? o : c, watch_svc_of);
+	watch_kev(&ev, EV_PORT_SHARED, e);
+	status_ev_holders(&ev, holder, watch_svc_of);
 	ev_detail(&ev, "a second listener shares the owner's port through SO_REUSEPORT");
 	emit_event(&ev);
 }
@@ -395,15 +346,15 @@ static void watch_port_taken(int port)
 
 static void watch_on_bind_attempt(const struct pg_event *e, const struct pg_exe *exe)
 {
-	struct pg_service *owner = supervise_by_port(e->port);
-	struct claim *c = watch_claim(e), *other;
+	struct claim *c = watch_claim(e);
+	const struct claim *holder;
 
 	if (!c)
 		return;
-	if (watch_is_owner(owner, e->cgroup_id) && e->netns == W.x->host_netns) {
-		other = watch_other_holder(c, owner, 0);
-		if (other && !(other->reuseport && c->reuseport))
-			watch_conflict(c, e, owner, other);
+	if (watch_is_owner(supervise_by_port(e->port), e->cgroup_id) &&
+	    e->netns == W.x->host_netns) {
+		if (judge_attempt(watch_judge(), c, e, &holder) == J_CONFLICT)
+			watch_conflict(c, e, holder);
 		return;
 	}
 	watch_rogue(c, e, exe, "bind");
@@ -456,16 +407,6 @@ static enum ev_action watch_kill_binder(const struct pg_event *e)
 	return done;
 }
 
-/* listen() without bind() got a guarded port (the kernel cannot refuse that one). */
-static int watch_is_autobind(const struct pg_event *e)
-{
-	const struct pg_config *cfg = W.x->cfg;
-
-	return e->child == 1 && e->netns == W.x->host_netns && cfg->guarded[e->port] &&
-	       cfg->mode == PG_MODE_ENFORCE && config_port_policy(cfg, e->port) != PG_ROGUE_ALERT &&
-	       !watch_is_owner(supervise_by_port(e->port), e->cgroup_id);
-}
-
 static void watch_on_listen(const struct pg_event *e)
 {
 	struct claim *c = watch_claim(e);
@@ -476,7 +417,8 @@ static void watch_on_listen(const struct pg_event *e)
 	c->state = CLAIM_LISTEN;
 	watch_plain(EV_LISTEN, e, e->cgroup_id);
 	watch_rogue(c, e, NULL, "listen");
-	if (watch_is_autobind(e)) { /* in enforce mode the listener is stopped instead */
+	/* listen() without bind() got a guarded port (the kernel cannot refuse that one) */
+	if (judge_autobind(watch_judge(), e)) { /* in enforce mode it is stopped instead */
 		ev_from_kernel(&ev, EV_AUTOBIND_KILLED, e, NULL);
 		ev.u.k.action = watch_kill_binder(e);
 		ev_detail(&ev, "listen() without bind() was given a guarded port: the listener "
@@ -502,19 +444,14 @@ static void watch_on_unlisten(const struct pg_event *e)
 static void watch_on_release(const struct pg_event *e)
 {
 	struct claim *c = claims_find(&W.claims, e->cookie), copy;
-	struct pg_service *owner = supervise_by_port(e->port);
+	const struct claim *holder;
 
 	if (!c)
 		return;
 	copy = *c;
 	claims_remove(&W.claims, e->cookie);
-	if (!e->child && watch_is_owner(owner, copy.cgroup_id) && copy.netns == W.x->host_netns) {
-		struct claim *other = watch_other_holder(&copy, owner, 0);
-
-		/* the service's own socket in the way (a second bind of its own): not a conflict */
-		if (other || !watch_owner_holds(&copy, owner))
-			watch_conflict(&copy, e, owner, other);
-	}
+	if (judge_release(watch_judge(), &copy, e, &holder) == J_CONFLICT)
+		watch_conflict(&copy, e, holder);
 	if (e->child) {
 		struct pg_event full = *e; /* the kernel knows no address at release */
 
@@ -660,14 +597,5 @@ void watch_consume(int start)
 
 const struct claim *watch_port_stolen(const struct pg_service *s)
 {
-	int i;
-
-	for (i = 0; i < W.claims.n; i++) {
-		const struct claim *c = &W.claims.v[i];
-
-		if (c->port == s->conf->port && c->netns == W.x->host_netns && claim_is_holding(c) &&
-		    !watch_is_owner(s, c->cgroup_id) && !c->allowed) /* allowed: never flushed */
-			return c;
-	}
-	return NULL;
+	return judge_stolen(watch_judge(), s);
 }
