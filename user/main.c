@@ -401,33 +401,63 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
+/* No guard runs: start one in the background (portguard run --daemon); 0 when it is up. */
+static int cmd_start_guard(struct opts *o, struct pg_config *c)
+{
+	char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
+	pid_t pid;
+	int status;
+
+	if (!o->json)
+		printf("no guard is running for %s: starting one (portguard run --daemon)\n",
+		       c->name);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		execv(args[0], args);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+/* A job's final answer r, printed; its exit code. */
+static int cmd_job_result(struct opts *o, json_object *r)
+{
+	json_object *v, *st;
+	int rc = json_object_object_get_ex(r, "ok", &v) && json_object_get_boolean(v) ? 0 : 1;
+
+	if (o->json) {
+		printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
+		return rc;
+	}
+	if (json_object_object_get_ex(r, "status", &st)) {
+		printf("\n");
+		render_status(stdout, st);
+	}
+	if (json_object_object_get_ex(r, "error", &v))
+		fprintf(stderr, "\nportguard: %s\n", json_object_get_string(v));
+	else if (json_object_object_get_ex(r, "ms", &v))
+		printf("\n%s done in %lld ms\n",
+		       json_object_get_string(json_object_object_get(r, "mode")),
+		       (long long)json_object_get_int64(v));
+	return rc;
+}
+
 /* Send a job request and print its progress; returns the exit code. */
 static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 {
-	json_object *r, *v, *st;
+	json_object *r, *v;
 	char *line = NULL;
 	size_t cap = 0;
 	int fd, rc = 1;
 	FILE *f;
 
 	fd = cmd_connect(c->control, req);
-	if (fd < 0 && (fd == -ENOENT || fd == -ECONNREFUSED)) {
-		/* No guard: start one in the background, then ask it. */
-		char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
-		pid_t pid;
-		int status;
-
-		if (!o->json)
-			printf("no guard is running for %s: starting one (portguard run --daemon)\n",
-			       c->name);
-		fflush(stdout);
-		pid = fork();
-		if (pid == 0) {
-			execv(args[0], args);
-			_exit(127);
-		}
-		if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-		    WEXITSTATUS(status) != 0)
+	if (fd == -ENOENT || fd == -ECONNREFUSED) {
+		if (cmd_start_guard(o, c) < 0)
 			return 1;
 		fd = cmd_connect(c->control, req);
 	}
@@ -439,8 +469,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 	f = fdopen(fd, "r");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while (getline(&line, &cap, f) > 0) {
-		r = json_tokener_parse(line);
-		if (!r)
+		if (!(r = json_tokener_parse(line)))
 			continue;
 		if (json_object_object_get_ex(r, "progress", &v)) {
 			if (!o->json)
@@ -448,22 +477,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 			json_object_put(r);
 			continue;
 		}
-		/* the final answer */
-		rc = json_object_object_get_ex(r, "ok", &v) && json_object_get_boolean(v) ? 0 : 1;
-		if (o->json) {
-			printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
-		} else {
-			if (json_object_object_get_ex(r, "status", &st)) {
-				printf("\n");
-				render_status(stdout, st);
-			}
-			if (json_object_object_get_ex(r, "error", &v))
-				fprintf(stderr, "\nportguard: %s\n", json_object_get_string(v));
-			else if (json_object_object_get_ex(r, "ms", &v))
-				printf("\n%s done in %lld ms\n",
-				       json_object_get_string(json_object_object_get(r, "mode")),
-				       (long long)json_object_get_int64(v));
-		}
+		rc = cmd_job_result(o, r); /* the final answer */
 		json_object_put(r);
 		break;
 	}

@@ -48,6 +48,12 @@
 struct rs_job;
 typedef void (*rs_step_fn)(struct rs_job *j);
 
+/* One step of a job: its name (in the answer, the journal and the progress lines). */
+struct rs_step {
+	const char *name;
+	rs_step_fn fn;
+};
+
 struct rs_target {
 	struct pg_watch w; /* pidfd */
 	struct rs_job *job;
@@ -62,7 +68,7 @@ struct rs_target {
 
 struct rs_mode {
 	const char *name;
-	const rs_step_fn *steps;
+	const struct rs_step *steps;
 	int by_hand;	/* a mode of `restart` (the others are commands or the guard's own) */
 	int flush_sig;	/* what the flush sends first */
 	int reclaim;	/* the guard's reclaim of one port */
@@ -70,7 +76,7 @@ struct rs_mode {
 
 struct rs_job {
 	const struct rs_mode *mode;
-	const rs_step_fn *steps;
+	const struct rs_step *steps;
 	int step;
 	struct ctl_client *client;
 	int in_request;	      /* still inside the request handler */
@@ -237,7 +243,6 @@ static void rs_stop_next(struct rs_job *j)
 
 static void rs_step_stop(struct rs_job *j)
 {
-	j->step_name = "stop";
 	j->idx = j->nsvc - 1;
 	j->waiting = 0;
 	rs_stop_next(j);
@@ -258,7 +263,6 @@ static void rs_step_kill(struct rs_job *j)
 {
 	int i;
 
-	j->step_name = "kill";
 	j->idx = -1;
 	j->waiting = 1; /* held until every kill is issued */
 	for (i = 0; i < j->nsvc; i++) {
@@ -405,14 +409,36 @@ static int rs_holds_protected(const struct diag_result *r, uint32_t pid, int *po
 	return 0;
 }
 
+/* Each holder of an assigned port in r, a target, unless it is one portguard never kills. */
+static void rs_pick_targets(struct rs_job *j, const struct diag_result *r)
+{
+	int i, k, prot;
+
+	for (i = 0; i < r->n && !j->failed; i++) {
+		const struct diag_sock *d = &r->socks[i];
+
+		for (k = 0; !j->failed && j->ports[d->port] && k < d->nholders; k++) {
+			const struct diag_holder *h = &d->holders[k];
+
+			if (h->pid == 1 || h->pid == (uint32_t)getpid() || proc_is_kthread(h->pid))
+				rs_fail(j, "flush: port %u is held by pid %u (%s), which portguard "
+					"never kills", d->port, h->pid, h->comm);
+			else if (rs_holds_protected(r, h->pid, &prot))
+				rs_fail(j, "flush: pid %u (%s) holds assigned port %u and protected "
+					"port %d: not killing it", h->pid, h->comm, d->port, prot);
+			else if (rs_add_target(j, d, h) < 0)
+				rs_fail(j, "flush: too many holders");
+		}
+	}
+}
+
 static void rs_step_flush(struct rs_job *j)
 {
 	const struct pg_config *c = rs_env.config();
 	uint8_t *want = calloc(65536, 1);
 	struct diag_result r = { 0 };
-	int i, k, p, err;
+	int i, p, err, sig = j->mode->flush_sig;
 
-	j->step_name = "flush";
 	if (!want) {
 		rs_fail(j, "flush: out of memory");
 		return;
@@ -425,31 +451,7 @@ static void rs_step_flush(struct rs_job *j)
 		rs_fail(j, "flush: sock_diag: %s", strerror(-err));
 		return;
 	}
-	for (i = 0; i < r.n && !j->failed; i++) {
-		struct diag_sock *d = &r.socks[i];
-
-		if (!j->ports[d->port])
-			continue;
-		for (k = 0; k < d->nholders; k++) {
-			struct diag_holder *h = &d->holders[k];
-			int prot;
-
-			if (h->pid == 1 || h->pid == (uint32_t)getpid() || proc_is_kthread(h->pid)) {
-				rs_fail(j, "flush: port %u is held by pid %u (%s), which portguard "
-					"never kills", d->port, h->pid, h->comm);
-				break;
-			}
-			if (rs_holds_protected(&r, h->pid, &prot)) {
-				rs_fail(j, "flush: pid %u (%s) holds assigned port %u and protected "
-					"port %d: not killing it", h->pid, h->comm, d->port, prot);
-				break;
-			}
-			if (rs_add_target(j, d, h) < 0) {
-				rs_fail(j, "flush: too many holders");
-				break;
-			}
-		}
-	}
+	rs_pick_targets(j, &r);
 	for (i = 0; i < r.n; i++) /* reported, never touched */
 		if (c->protected_[r.socks[i].port] && r.socks[i].nholders)
 			rs_say(j, "protected port %u held by pid %u (%s): left alone", r.socks[i].port,
@@ -462,14 +464,11 @@ static void rs_step_flush(struct rs_job *j)
 		rs_step_done(j);
 		return;
 	}
-	for (i = 0; i < j->ntargets; i++) {
-		struct rs_target *t = &j->targets[i];
-		int sig = j->mode->flush_sig;
-
-		if (rs_signal(j, t, sig) > 0)
+	for (i = 0; i < j->ntargets; i++)
+		if (rs_signal(j, &j->targets[i], sig) > 0)
 			rs_say(j, "flush: %s pid %u (%s, uid %u) holding port %d", sigabbrev_np(sig),
-			       t->pid, t->comm, t->uid, t->port);
-	}
+			       j->targets[i].pid, j->targets[i].comm, j->targets[i].uid,
+			       j->targets[i].port);
 	j->timer.cb = rs_flush_grace;
 	timer_arm_ms(&j->timer, RS_FLUSH_GRACE_MS);
 }
@@ -535,7 +534,6 @@ static void rs_step_release(struct rs_job *j)
 	uint32_t pid;
 	int port;
 
-	j->step_name = "release";
 	if (!rs_port_held(j, &port, &pid)) {
 		rs_release_confirm(j);
 		return;
@@ -612,7 +610,6 @@ static void rs_step_clean(struct rs_job *j)
 {
 	int i;
 
-	j->step_name = "clean";
 	for (i = 0; i < j->nsvc; i++) {
 		rs_clean_pidfile(j, j->svc[i]);
 		rs_clean_socket(j, j->svc[i]);
@@ -685,7 +682,6 @@ static void rs_start_group(struct rs_job *j)
 
 static void rs_step_start(struct rs_job *j)
 {
-	j->step_name = "start";
 	j->idx = 0;
 	j->bg_pending = 0;
 	rs_start_group(j);
@@ -760,7 +756,6 @@ static void rs_step_verify(struct rs_job *j)
 	char want[96];
 	int i;
 
-	j->step_name = "verify";
 	for (i = 0; i < j->nsvc; i++)
 		if (j->svc[i]->state != SVC_RUNNING) {
 			rs_fail(j, "verify: %s is %s", j->svc[i]->conf->name,
@@ -790,25 +785,35 @@ static void rs_step_verify(struct rs_job *j)
 
 /* ---- the job ---- */
 
-static const rs_step_fn rs_master[] = { rs_step_stop, rs_step_flush, rs_step_release,
-					rs_step_clean, rs_step_start, rs_step_verify, NULL };
-static const rs_step_fn rs_quick[] = { rs_step_stop, rs_step_start, rs_step_verify, NULL };
-static const rs_step_fn rs_emergency[] = { rs_step_kill, rs_step_flush, rs_step_release,
-					   rs_step_clean, rs_step_start, rs_step_verify, NULL };
-static const rs_step_fn rs_stop_only[] = { rs_step_stop, NULL };
-static const rs_step_fn rs_start_only[] = { rs_step_start, rs_step_verify, NULL };
+#define RS_STOP { "stop", rs_step_stop }
+#define RS_KILL { "kill", rs_step_kill }
+#define RS_FLUSH { "flush", rs_step_flush }
+#define RS_RELEASE { "release", rs_step_release }
+#define RS_CLEAN { "clean", rs_step_clean }
+#define RS_START { "start", rs_step_start }
+#define RS_VERIFY { "verify", rs_step_verify }
+#define RS_END { NULL, NULL }
+
+static const struct rs_step rs_master[] = { RS_STOP,  RS_FLUSH,	 RS_RELEASE, RS_CLEAN,
+					    RS_START, RS_VERIFY, RS_END };
+static const struct rs_step rs_quick[] = { RS_STOP, RS_START, RS_VERIFY, RS_END };
+static const struct rs_step rs_emergency[] = { RS_KILL,	 RS_FLUSH,  RS_RELEASE, RS_CLEAN,
+					       RS_START, RS_VERIFY, RS_END };
+static const struct rs_step rs_stop_only[] = { RS_STOP, RS_END };
+static const struct rs_step rs_start_only[] = { RS_START, RS_VERIFY, RS_END };
 
 static void rs_next(struct rs_job *j)
 {
-	rs_step_fn fn = j->steps[j->step];
+	const struct rs_step *st = &j->steps[j->step];
 
-	if (!fn) {
+	if (!st->fn) {
 		rs_finish(j);
 		return;
 	}
 	j->step++;
 	j->step_t0_ns = now_ns();
-	fn(j);
+	j->step_name = st->name;
+	st->fn(j);
 }
 
 void restart_on_claims(void)
@@ -1010,4 +1015,14 @@ int restart_request(struct ctl_client *c, const struct ctl_request *req)
 		return 0; /* finished at once: the caller closes the client */
 	j->in_request = 0;
 	return 1;
+}
+
+int restart_mode_steps(const char *mode, const char **names, int max)
+{
+	const struct rs_mode *m = rs_mode_find(mode);
+	int n;
+
+	for (n = 0; m && m->steps[n].fn && n < max; n++)
+		names[n] = m->steps[n].name;
+	return m ? n : -1;
 }

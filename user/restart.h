@@ -39,5 +39,7 @@ void restart_on_claims(void);
 int restart_busy(void);
 /* Reclaim s's port: a master restart of s alone, flushing only its port. -EBUSY if a job runs. */
 int restart_reclaim(struct pg_service *s);
+/* The steps of a mode ("master", "quick", ...), in order, into names; how many, or -1. */
+int restart_mode_steps(const char *mode, const char **names, int max);
 
 #endif

@@ -51,17 +51,6 @@
 #define SVC_MAX_FAILURES 5
 #define SVC_HEALTH_RETRY_MS 50ULL
 
-enum svc_event {
-	SE_START,	/* supervise_start() */
-	SE_STOP,	/* supervise_stop() */
-	SE_TIMER,	/* the service timer fired; its meaning depends on the state */
-	SE_EXIT,	/* the main process exited (pidfd readable) */
-	SE_EMPTY,	/* cgroup.events says populated 0 */
-	SE_LISTEN,	/* the kernel saw the listen on conf->port */
-	SE_HEALTHY,	/* the health check got a 2xx */
-	SE__NEVENTS,
-};
-
 /* State private to this file, parallel to svc_tab[] (struct pg_service is fixed). */
 struct svc_priv {
 	struct pg_watch exec_w; /* the child's report pipe: EOF at exec, data if it failed */
@@ -1062,6 +1051,31 @@ static const svc_action_fn svc_actions[SVC__NSTATES][SE__NEVENTS] = {
 static int svc_dispatch(struct pg_service *s, enum svc_event ev)
 {
 	return svc_actions[s->state][ev](s);
+}
+
+const char *supervise_action_name(enum svc_state st, enum svc_event ev)
+{
+	static const struct {
+		svc_action_fn fn;
+		const char *name;
+	} names[] = {
+		{ svc_act_check_done, "check_done" }, { svc_act_nop, "nop" },
+		{ svc_act_busy, "busy" },	      { svc_act_already, "already" },
+		{ svc_act_start, "start" },	      { svc_act_restart, "restart" },
+		{ svc_act_ready, "ready" },	      { svc_act_stable, "stable" },
+		{ svc_act_listen, "listen" },	      { svc_act_start_timer, "start_timer" },
+		{ svc_act_exit, "exit" },	      { svc_act_stop, "stop" },
+		{ svc_act_stop_now, "stop_now" },     { svc_act_kill, "kill" },
+		{ svc_act_stopping_exit, "stopping_exit" },
+	};
+	size_t i;
+
+	if ((unsigned)st >= SVC__NSTATES || (unsigned)ev >= SE__NEVENTS)
+		return NULL;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].fn == svc_actions[st][ev])
+			return names[i].name;
+	return NULL; /* an empty cell, or an action without a name here */
 }
 
 static void svc_timer_fired(struct pg_timer *t)

@@ -27,6 +27,18 @@ enum svc_state {
 	SVC__NSTATES,
 };
 
+/* What the state machine reacts to (svc_actions[state][event] in supervise.c). */
+enum svc_event {
+	SE_START,	/* supervise_start() */
+	SE_STOP,	/* supervise_stop() */
+	SE_TIMER,	/* the service timer fired; its meaning depends on the state */
+	SE_EXIT,	/* the main process exited (pidfd readable) */
+	SE_EMPTY,	/* cgroup.events says populated 0 */
+	SE_LISTEN,	/* the kernel saw the listen on conf->port */
+	SE_HEALTHY,	/* the health check got a 2xx */
+	SE__NEVENTS,
+};
+
 struct pg_service {
 	const struct pg_service_conf *conf;
 	enum svc_state state;
@@ -101,6 +113,8 @@ struct pg_service *supervise_by_port(int port);
 /* Absolute path of the instance cgroup. */
 const char *supervise_instance_cgroup(void);
 const char *svc_state_name(enum svc_state st);
+/* The name of the action svc_actions[st][ev] runs ("start", "kill", ...), NULL if none. */
+const char *supervise_action_name(enum svc_state st, enum svc_event ev);
 /* Release fds and memory; does not touch the processes. */
 void supervise_cleanup(void);
 
