@@ -448,17 +448,12 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	return allowed;
 }
 
-SEC("cgroup/bind4")
-int pg_bind4(struct bpf_sock_addr *ctx)
-{
-	return on_bind(ctx, AF_INET);
-}
+/* The IPv4 and the IPv6 program of one hook: fn(ctx, family), each family a constant. */
+#define PG_PROG_4_6(hook, name, ctx_type, fn)                                            \
+	SEC("cgroup/" #hook "4") int name##4(ctx_type *ctx) { return fn(ctx, AF_INET); }   \
+	SEC("cgroup/" #hook "6") int name##6(ctx_type *ctx) { return fn(ctx, AF_INET6); }
 
-SEC("cgroup/bind6")
-int pg_bind6(struct bpf_sock_addr *ctx)
-{
-	return on_bind(ctx, AF_INET6);
-}
+PG_PROG_4_6(bind, pg_bind, struct bpf_sock_addr, on_bind)
 
 /* ---- successful binds (port actually assigned, also for port 0) ---- */
 
@@ -496,17 +491,7 @@ static __always_inline int on_post_bind(struct bpf_sock *sk, __u16 family)
 	return 1;
 }
 
-SEC("cgroup/post_bind4")
-int pg_post_bind4(struct bpf_sock *sk)
-{
-	return on_post_bind(sk, AF_INET);
-}
-
-SEC("cgroup/post_bind6")
-int pg_post_bind6(struct bpf_sock *sk)
-{
-	return on_post_bind(sk, AF_INET6);
-}
+PG_PROG_4_6(post_bind, pg_post_bind, struct bpf_sock, on_post_bind)
 
 /* ---- release: src_port is not readable here, hence the socks map ---- */
 

@@ -16,6 +16,7 @@
 #include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "spawn.h"
 
 #define AL_SLOTS 1024	     /* distinct (type, port, binder) keys in a window */
 #define AL_CMD_MAX 4	     /* alert_command runs at once */
@@ -164,29 +165,16 @@ static void al_run_timeout(struct pg_timer *t)
 static int al_spawn(struct al_run *r, const char *json)
 {
 	int pfd[2];
-	pid_t pid;
+	pid_t pid = spawn_fork(pfd);
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		close(pfd[0]);
-		close(pfd[1]);
-		return -errno;
-	}
-	if (pid == 0) {
-		sigset_t none;
-		int sig;
-
-		sigemptyset(&none); /* not the guard's blocked signals, nor its SIG_IGN */
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
+	if (pid == 0) { /* stdin: the alert */
 		dup2(pfd[0], 0);
 		setsid();
 		execl("/bin/sh", "sh", "-c", al_cfg->alert_command, (char *)NULL);
 		_exit(127);
 	}
+	if (pid < 0)
+		return pid;
 	close(pfd[0]);
 	/* one alert is small (< 64 KiB pipe buffer): this write does not block */
 	if (write(pfd[1], json, strlen(json)) < 0 || write(pfd[1], "\n", 1) < 0)

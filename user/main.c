@@ -209,6 +209,15 @@ static int cmd_connect(const char *path, json_object *req)
 	return control_connect(path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 }
 
+/* No guard answered on the control socket (fd: -errno): said, c freed; exit 3. */
+static int cmd_no_guard(struct pg_config *c, int fd)
+{
+	fprintf(stderr, "portguard: no guard is running for %s (%s): %s\n", c->name, c->control,
+		strerror(-fd));
+	config_free(c);
+	return EX_NOGUARD;
+}
+
 /* A request to the running guard; returns the fd or a negative errno. */
 static int cmd_request(struct pg_config *c, const char *what, int follow)
 {
@@ -355,12 +364,8 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/events.jsonl", c->state_dir);
 	if (o->follow) {
 		fd = cmd_request(c, "events", 1);
-		if (fd < 0) {
-			fprintf(stderr, "portguard: no guard is running for %s (%s): %s\n", c->name,
-				c->control, strerror(-fd));
-			config_free(c);
-			return EX_NOGUARD;
-		}
+		if (fd < 0)
+			return cmd_no_guard(c, fd);
 		f = fdopen(fd, "r");
 		setvbuf(stdout, NULL, _IOLBF, 0);
 		if ((n = getline(&line, &cap, f)) > 0) { /* the {"ok":true} greeting */
@@ -635,12 +640,8 @@ static int cmd_reload(struct opts *o, int argc, char **argv)
 	json_object_object_add(req, "cmd", json_object_new_string("reload"));
 	fd = cmd_connect(c->control, req);
 	json_object_put(req);
-	if (fd < 0) {
-		fprintf(stderr, "portguard: no guard is running for %s (%s): %s\n", c->name,
-			c->control, strerror(-fd));
-		config_free(c);
-		return EX_NOGUARD;
-	}
+	if (fd < 0)
+		return cmd_no_guard(c, fd);
 	f = fdopen(fd, "r");
 	r = cmd_read_reply(f);
 	fclose(f);

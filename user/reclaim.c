@@ -26,7 +26,7 @@ static struct {
 
 static void reclaim_now(struct pg_timer *t);
 
-int reclaim_init(struct guard_ctx *x)
+void reclaim_init(struct guard_ctx *x)
 {
 	int i;
 
@@ -34,7 +34,6 @@ int reclaim_init(struct guard_ctx *x)
 	R.x = x;
 	for (i = 0; i < PG_MAX_SERVICES; i++)
 		R.timer[i].w.fd = -1;
-	return 0;
 }
 
 static int reclaim_index(const struct pg_service *s)

@@ -11,7 +11,8 @@
 struct guard_ctx;
 struct pg_service;
 
-int reclaim_init(struct guard_ctx *x);
+/* Nothing scheduled, no history; x: the guard's shared state. */
+void reclaim_init(struct guard_ctx *x);
 /* s's port may have been taken, or s stopped serving it: reclaim if it is due. */
 void reclaim_maybe(struct pg_service *s);
 /* A job ended (the guard's own reclaim, or one by hand). */

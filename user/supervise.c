@@ -36,6 +36,7 @@
 #include "fs.h"
 #include "log.h"
 #include "proc.h"
+#include "spawn.h"
 #include "supervise.h"
 
 #ifndef P_PIDFD
@@ -348,17 +349,6 @@ static void __attribute__((noreturn)) svc_child_fail(int pipefd, int stage, int 
 	_exit(127);
 }
 
-static void svc_child_signals(void)
-{
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
-}
-
 static int svc_child_stdio(const struct pg_service_conf *sc)
 {
 	char path[PATH_MAX];
@@ -425,7 +415,6 @@ static void __attribute__((noreturn)) svc_child(struct pg_service *s, int pipefd
 		svc_child_fail(pipefd, CS_CGROUP, errno);
 	if (setsid() < 0)
 		svc_child_fail(pipefd, CS_SETSID, errno);
-	svc_child_signals();
 	err = svc_child_stdio(sc);
 	if (err < 0)
 		svc_child_fail(pipefd, -err - 1, errno);
@@ -503,15 +492,9 @@ static pid_t svc_fork(struct pg_service *s, int *report_fd)
 	 * cgroup that once got a cgroup.kill is SIGKILLed at birth; and it
 	 * saves nothing measurable here (fork+exec dominates).
 	 */
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		pid = -errno;
-		close(pfd[0]);
-		close(pfd[1]);
+	pid = spawn_fork(pfd);
+	if (pid < 0)
 		return pid;
-	}
 	if (pid == 0) {
 		close(pfd[0]);
 		svc_child(s, pfd[1]);

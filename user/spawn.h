@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The one fork of the guard: a child with a CLOEXEC pipe and the signals of a fresh process. */
+#ifndef PG_SPAWN_H
+#define PG_SPAWN_H
+
+#include <sys/types.h>
+
+/*
+ * pipe2(O_CLOEXEC) into pfd, then fork. In the child (0) the signal mask
+ * is empty and every signal has its default action (not the guard's
+ * blocked signals, nor its SIG_IGN of SIGPIPE). The pid in the parent;
+ * -errno, with the pipe closed, when either fails.
+ */
+pid_t spawn_fork(int pfd[2]);
+
+#endif
