@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -59,4 +62,32 @@ int fs_mkdir_parent(const char *file, mode_t mode)
 		return 0; /* a relative name in the working directory, or a file in / */
 	*slash = '\0';
 	return fs_mkdir_p(dir, mode);
+}
+
+int fs_write_file(const char *path, const char *text, size_t len, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len)
+		err = errno ? -errno : -EIO;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+const char *fs_path(char *buf, size_t len, const char *dir, const char *name, const char *suffix)
+{
+	snprintf(buf, len, "%s/%s%s", dir, name, suffix ? suffix : "");
+	return buf;
 }

@@ -212,7 +212,7 @@ static int guard_lock(const struct pg_config *cfg)
 
 	int err;
 
-	snprintf(path, sizeof(path), "%s/guard.lock", cfg->state_dir);
+	fs_path(path, sizeof(path), cfg->state_dir, FS_LOCK, NULL);
 	err = fs_mkdir_p(cfg->state_dir, 0750);
 	if (!err && (G_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		err = -errno;
@@ -304,7 +304,7 @@ static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 {
 	int err;
 
-	snprintf(journal, len, "%s/events.jsonl", cfg->state_dir);
+	fs_path(journal, len, cfg->state_dir, FS_JOURNAL, NULL);
 	if ((err = journal_open(journal, cfg->journal_max))) {
 		log_warnx("cannot open the journal %s: %s", journal, strerror(-err));
 		return err;

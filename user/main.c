@@ -117,7 +117,7 @@ static int cmd_daemonize(struct pg_config *c)
 	setsid();
 	if ((fd = fs_mkdir_p(c->log_dir, 0750)) < 0)
 		fprintf(stderr, "portguard: %s: %s\n", c->log_dir, strerror(-fd));
-	snprintf(path, sizeof(path), "%s/portguard.log", c->log_dir);
+	fs_path(path, sizeof(path), c->log_dir, FS_GUARD_LOG, NULL);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd >= 0) {
 		dup2(fd, STDOUT_FILENO);
@@ -134,19 +134,16 @@ static int cmd_daemonize(struct pg_config *c)
 
 static void cmd_pidfile(struct pg_config *c, int write_it)
 {
-	char path[PATH_MAX];
-	FILE *f;
+	char path[PATH_MAX], pid[32];
 
-	snprintf(path, sizeof(path), "%s/portguard.pid", c->state_dir);
+	fs_path(path, sizeof(path), c->state_dir, FS_PIDFILE, NULL);
 	if (!write_it) {
 		unlink(path);
 		return;
 	}
-	f = fopen(path, "w");
-	if (f) {
-		fprintf(f, "%d\n", (int)getpid());
-		fclose(f);
-	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (fs_write_file(path, pid, strlen(pid), 0644) < 0)
+		log_warn("%s", path);
 }
 
 static int cmd_run(struct opts *o, int argc, char **argv)
@@ -361,7 +358,7 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	snprintf(path, sizeof(path), "%s/events.jsonl", c->state_dir);
+	fs_path(path, sizeof(path), c->state_dir, FS_JOURNAL, NULL);
 	if (o->follow) {
 		fd = cmd_request(c, "events", 1);
 		if (fd < 0)
@@ -551,7 +548,7 @@ static int cmd_guard_locked(struct pg_config *c)
 	char path[PATH_MAX];
 	int fd, locked;
 
-	snprintf(path, sizeof(path), "%s/guard.lock", c->state_dir);
+	fs_path(path, sizeof(path), c->state_dir, FS_LOCK, NULL);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;

@@ -13,6 +13,7 @@
 #include "alerts.h"
 #include "config.h"
 #include "event.h"
+#include "fs.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -126,27 +127,28 @@ void metrics_render(FILE *f)
 		   "portguard_alert_command_failures_total %lu\n", alerts_command_failures());
 }
 
-/* Atomically: a temporary file in the same directory, then rename(). */
+/* Atomically (fs_write_file): a scraper never reads half a file. */
 static void metrics_write(struct pg_timer *t)
 {
-	char tmp[4096];
+	char *buf = NULL;
+	size_t len = 0;
 	FILE *f;
+	int err;
 
 	(void)t;
 	m_dirty_armed = 0;
 	if (!m_cfg->metrics_file)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", m_cfg->metrics_file);
-	f = fopen(tmp, "w");
+	f = open_memstream(&buf, &len);
 	if (!f) {
-		log_warn("metrics_file %s", tmp);
+		log_warn("metrics_file %s", m_cfg->metrics_file);
 		return;
 	}
 	metrics_render(f);
-	if (fclose(f) != 0 || rename(tmp, m_cfg->metrics_file) < 0) {
-		log_warn("metrics_file %s", m_cfg->metrics_file);
-		unlink(tmp);
-	}
+	fclose(f);
+	if ((err = fs_write_file(m_cfg->metrics_file, buf, len, 0644)) < 0)
+		log_warnx("metrics_file %s: %s", m_cfg->metrics_file, strerror(-err));
+	free(buf);
 }
 
 void metrics_dirty(void)

@@ -36,6 +36,7 @@
 #include "event.h"
 #include "log.h"
 #include "loop.h"
+#include "portset.h"
 #include "proc.h"
 #include "restart.h"
 #include "status.h"
@@ -82,7 +83,7 @@ struct rs_job {
 	int in_request;	      /* still inside the request handler */
 	struct pg_service *svc[PG_MAX_SERVICES]; /* selected, priority order */
 	int nsvc;
-	uint8_t *ports;	      /* the assigned ports to flush and verify [65536] */
+	struct portset *ports;	      /* the assigned ports to flush and verify */
 	int idx;	      /* services: next to stop/start */
 	int waiting;	      /* services still to report */
 	int group_prio;
@@ -172,7 +173,7 @@ static void rs_finish(struct rs_job *j)
 					    rs_ms(j->t0_ns), j->steps_done, j->nsteps, &st));
 		status_free(&st);
 	}
-	free(j->ports);
+	portset_free(j->ports);
 	rs_job = NULL;
 	if (rs_env.done)
 		rs_env.done(j->mode->reclaim, j->svc, j->nsvc, !j->failed);
@@ -417,7 +418,7 @@ static void rs_pick_targets(struct rs_job *j, const struct diag_result *r)
 	for (i = 0; i < r->n && !j->failed; i++) {
 		const struct diag_sock *d = &r->socks[i];
 
-		for (k = 0; !j->failed && j->ports[d->port] && k < d->nholders; k++) {
+		for (k = 0; !j->failed && j->ports->has[d->port] && k < d->nholders; k++) {
 			const struct diag_holder *h = &d->holders[k];
 
 			if (h->pid == 1 || h->pid == (uint32_t)getpid() || proc_is_kthread(h->pid))
@@ -435,7 +436,7 @@ static void rs_pick_targets(struct rs_job *j, const struct diag_result *r)
 static void rs_step_flush(struct rs_job *j)
 {
 	const struct pg_config *c = rs_env.config();
-	uint8_t *want = calloc(65536, 1);
+	struct portset *want = portset_new();
 	struct diag_result r = { 0 };
 	int i, p, err, sig = j->mode->flush_sig;
 
@@ -444,9 +445,9 @@ static void rs_step_flush(struct rs_job *j)
 		return;
 	}
 	for (p = 1; p < 65536; p++)
-		want[p] = j->ports[p] | c->protected_[p];
-	err = diag_dump_holding(want, &r);
-	free(want);
+		want->has[p] = j->ports->has[p] | c->protected_[p];
+	err = diag_dump_holding(want->has, &r);
+	portset_free(want);
 	if (err) {
 		rs_fail(j, "flush: sock_diag: %s", strerror(-err));
 		return;
@@ -484,7 +485,7 @@ static int rs_port_held(struct rs_job *j, int *port, uint32_t *pid)
 	for (i = 0; i < t->n; i++) {
 		const struct claim *c = &t->v[i];
 
-		if (c->netns == host && j->ports[c->port] && c->state >= CLAIM_BOUND) {
+		if (c->netns == host && j->ports->has[c->port] && c->state >= CLAIM_BOUND) {
 			*port = c->port;
 			*pid = c->nholders ? c->holders[0].pid : 0;
 			return 1;
@@ -496,7 +497,7 @@ static int rs_port_held(struct rs_job *j, int *port, uint32_t *pid)
 static void rs_release_confirm(struct rs_job *j)
 {
 	struct diag_result r = { 0 };
-	int err = diag_dump_holding(j->ports, &r);
+	int err = diag_dump_holding(j->ports->has, &r);
 
 	if (err) {
 		rs_fail(j, "release: sock_diag: %s", strerror(-err));
@@ -739,7 +740,7 @@ static const char *rs_verify_port(struct rs_job *j, const struct st_port *p, cha
 
 	for (i = 0; i < j->nsvc; i++)
 		selected |= j->svc[i] == owner;
-	if (!j->ports[p->port] || (owner && !selected))
+	if (!j->ports->has[p->port] || (owner && !selected))
 		return NULL;
 	if (http ? p->state == PORT_OWNED : p->state == PORT_FREE)
 		return NULL;
@@ -899,12 +900,12 @@ static char *rs_select(struct rs_job *j, const struct ctl_request *req)
 		if (want) {
 			j->svc[j->nsvc++] = s;
 			if (s->conf->port)
-				j->ports[s->conf->port] = 1;
+				j->ports->has[s->conf->port] = 1;
 		}
 	}
 	if (n == 0) /* everything: every assigned port, the reserved ones too */
 		for (i = 1; i < 65536; i++)
-			j->ports[i] |= c->guarded[i];
+			j->ports->has[i] |= c->guarded[i];
 	return NULL;
 }
 
@@ -915,10 +916,10 @@ static struct rs_job *rs_new(const struct rs_mode *mode, const struct ctl_reques
 	struct rs_job *j = calloc(1, sizeof(*j));
 
 	if (j)
-		j->ports = calloc(65536, 1);
+		j->ports = portset_new();
 	if (!j || !j->ports || timer_init(&j->timer, rs_timer_none, j) < 0) {
 		if (j)
-			free(j->ports);
+			portset_free(j->ports);
 		free(j);
 		*err = encode_error("out of resources");
 		return NULL;
@@ -926,7 +927,7 @@ static struct rs_job *rs_new(const struct rs_mode *mode, const struct ctl_reques
 	*err = rs_select(j, req);
 	if (*err) {
 		timer_close(&j->timer);
-		free(j->ports);
+		portset_free(j->ports);
 		free(j);
 		return NULL;
 	}
@@ -956,8 +957,8 @@ int restart_reclaim(struct pg_service *s)
 		return -ENOMEM;
 	}
 	/* a reclaim flushes the owner's port only, never the reserved ones */
-	memset(j->ports, 0, 65536);
-	j->ports[s->conf->port] = 1;
+	memset(j->ports->has, 0, sizeof(j->ports->has));
+	j->ports->has[s->conf->port] = 1;
 	rs_job = j;
 	log_info("reclaim of port %d for %s", s->conf->port, s->conf->name);
 	rs_next(j);

@@ -15,6 +15,7 @@
 #include "emit.h"
 #include "loop.h"
 #include "notify.h"
+#include "portset.h"
 #include "snapshot.h"
 #include "status.h"
 #include "supervise.h"
@@ -100,9 +101,9 @@ static const char *snapshot_svc_of(uint64_t cgid)
 
 int snapshot_no_guard(struct status *st, const struct pg_config *c)
 {
+	struct portset *want = portset_watched(c);
 	struct diag_result r = { 0 };
 	struct claims t = { 0 };
-	uint8_t *want = calloc(65536, 1);
 	char path[PATH_MAX];
 	int i, err;
 
@@ -110,16 +111,14 @@ int snapshot_no_guard(struct status *st, const struct pg_config *c)
 	st->name = c->name;
 	if (!want)
 		return -ENOMEM;
-	for (i = 1; i < 65536; i++)
-		want[i] = c->guarded[i] | c->protected_[i];
 	snap_cfg = c;
 	for (i = 0; i < c->nsvc && cg_root(); i++) {
 		snprintf(path, sizeof(path), "%s/portguard-%s/%s", cg_root(), c->name, c->svc[i].name);
 		snap_ids[i] = cg_id(path);
 	}
-	if (diag_dump(want, 0, &r) == 0)
+	if (diag_dump(want->has, 0, &r) == 0)
 		claims_from_diag(&t, &r, 0);
-	free(want);
+	portset_free(want);
 	err = status_ports(st, c, &t, 0, snapshot_svc_of);
 	diag_free(&r);
 	claims_free(&t);

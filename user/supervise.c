@@ -113,22 +113,6 @@ static void svc_emit(enum ev_type type, struct pg_service *s, const char *detail
 
 /* ---- small file and /proc helpers ---- */
 
-static int svc_write_file(const char *path, const char *text)
-{
-	size_t len = strlen(text);
-	int fd, err = 0;
-
-	/* O_NOFOLLOW: a service user must not turn its pidfile into a link to /etc/shadow */
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		err = errno ? -errno : -EIO;
-	close(fd);
-	return err;
-}
-
 /* Field 22 of /proc/PID/stat: start time in clock ticks after boot. 0 on error. */
 static unsigned long long svc_proc_starttime(pid_t pid)
 {
@@ -165,7 +149,7 @@ static int svc_pidfd_open(pid_t pid)
 
 static void svc_main_path(struct pg_service *s, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s.main", svc_conf->state_dir, s->conf->name);
+	fs_path(buf, len, svc_conf->state_dir, s->conf->name, FS_MAIN);
 }
 
 /* ---- signalling the cgroup, never anything outside it ---- */
@@ -359,7 +343,7 @@ static int svc_child_stdio(const struct pg_service_conf *sc)
 		return -CS_STDIN - 1;
 	if (fd > 2)
 		close(fd);
-	snprintf(path, sizeof(path), "%s/%s.log", svc_conf->log_dir, sc->name);
+	fs_path(path, sizeof(path), svc_conf->log_dir, sc->name, FS_SERVICE_LOG);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0640);
 	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
 		return -CS_LOG - 1;
@@ -457,7 +441,7 @@ static void svc_write_state(struct pg_service *s)
 
 	svc_main_path(s, path, sizeof(path));
 	snprintf(text, sizeof(text), "%d %llu\n", (int)s->pid, svc_proc_starttime(s->pid));
-	err = svc_write_file(path, text);
+	err = fs_write_file(path, text, strlen(text), 0644);
 	if (err < 0)
 		log_warnx("%s: cannot write %s: %s", s->conf->name, path, strerror(-err));
 	if (!s->conf->pidfile)
@@ -465,7 +449,7 @@ static void svc_write_state(struct pg_service *s)
 	snprintf(text, sizeof(text), "%d\n", (int)s->pid);
 	err = fs_mkdir_parent(s->conf->pidfile, 0755);
 	if (!err)
-		err = svc_write_file(s->conf->pidfile, text);
+		err = fs_write_file(s->conf->pidfile, text, strlen(text), 0644);
 	if (err < 0)
 		log_warnx("%s: cannot write %s: %s", s->conf->name, s->conf->pidfile,
 			  strerror(-err));

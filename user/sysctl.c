@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fs.h"
+#include "portset.h"
 #include "log.h"
 #include "sysctl.h"
 
@@ -60,12 +62,12 @@ void sysctl_format_ports(const unsigned char *set, char *buf, int len)
 
 static void sysctl_state_path(const struct pg_config *c, char *buf, int len)
 {
-	snprintf(buf, len, "%s/reserved_ports", c->state_dir);
+	fs_path(buf, len, c->state_dir, FS_RESERVED, NULL);
 }
 
 int sysctl_reserve_ports(const struct pg_config *c)
 {
-	unsigned char *cur = calloc(65536, 1), *mine = calloc(65536, 1);
+	struct portset *cur = portset_new(), *mine = portset_new();
 	char val[8192], path[4096];
 	const char *why;
 	int lo, hi, p, n = 0, err = 0;
@@ -79,7 +81,7 @@ int sysctl_reserve_ports(const struct pg_config *c)
 	    sscanf(val, "%d %d", &lo, &hi) != 2 ||
 	    (err = sysctl_read(SYSCTL_RESERVED, val, sizeof(val))))
 		goto out;
-	if (val[0] && config_parse_ports(val, cur, &why) < 0) {
+	if (val[0] && config_parse_ports(val, cur->has, &why) < 0) {
 		err = -EINVAL;
 		goto out;
 	}
@@ -87,40 +89,38 @@ int sysctl_reserve_ports(const struct pg_config *c)
 	f = fopen(path, "r"); /* what an earlier guard of this instance added */
 	if (f) {
 		if (fgets(val, sizeof(val), f) && val[0] != '\n')
-			config_parse_ports(val, mine, &why);
+			config_parse_ports(val, mine->has, &why);
 		fclose(f);
 	}
 	for (p = lo; p <= hi && p < 65536; p++)
-		if (c->guarded[p] && !cur[p]) {
-			cur[p] = mine[p] = 1;
+		if (c->guarded[p] && !cur->has[p]) {
+			cur->has[p] = mine->has[p] = 1;
 			n++;
 		}
 	if (n) {
-		sysctl_format_ports(cur, val, sizeof(val));
+		sysctl_format_ports(cur->has, val, sizeof(val));
 		if ((err = sysctl_write(SYSCTL_RESERVED, val)))
 			goto out;
-		sysctl_format_ports(mine, val, sizeof(val));
+		sysctl_format_ports(mine->has, val, sizeof(val));
 		log_info("%d guarded ports lie in the ephemeral range %d-%d: reserved them in "
 			 "net.ipv4.ip_local_reserved_ports (%s)", n, lo, hi, val);
 	}
-	sysctl_format_ports(mine, val, sizeof(val));
-	f = fopen(path, "w");
-	if (f) {
-		fprintf(f, "%s\n", val);
-		fclose(f);
-	}
+	sysctl_format_ports(mine->has, val, sizeof(val));
+	strcat(val, "\n");
+	if (fs_write_file(path, val, strlen(val), 0644) < 0)
+		log_warn("%s", path);
 out:
 	if (err)
 		log_warnx("cannot reserve the guarded ports in the ephemeral range: %s",
 			  strerror(-err));
-	free(cur);
-	free(mine);
+	portset_free(cur);
+	portset_free(mine);
 	return err;
 }
 
 int sysctl_unreserve_ports(const struct pg_config *c)
 {
-	unsigned char *cur = calloc(65536, 1), *mine = calloc(65536, 1);
+	struct portset *cur = portset_new(), *mine = portset_new();
 	char val[8192], path[4096];
 	const char *why;
 	int p, err = 0;
@@ -135,7 +135,7 @@ int sysctl_unreserve_ports(const struct pg_config *c)
 	if (!f)
 		goto out;
 	if (!fgets(val, sizeof(val), f) || val[0] == '\n' ||
-	    config_parse_ports(val, mine, &why) < 0) {
+	    config_parse_ports(val, mine->has, &why) < 0) {
 		fclose(f);
 		unlink(path);
 		goto out;
@@ -143,19 +143,19 @@ int sysctl_unreserve_ports(const struct pg_config *c)
 	fclose(f);
 	if ((err = sysctl_read(SYSCTL_RESERVED, val, sizeof(val))))
 		goto out;
-	if (val[0] && config_parse_ports(val, cur, &why) < 0) {
+	if (val[0] && config_parse_ports(val, cur->has, &why) < 0) {
 		err = -EINVAL;
 		goto out;
 	}
 	for (p = 1; p < 65536; p++)
-		cur[p] &= !mine[p];
-	sysctl_format_ports(cur, val, sizeof(val));
+		cur->has[p] &= !mine->has[p];
+	sysctl_format_ports(cur->has, val, sizeof(val));
 	if (!(err = sysctl_write(SYSCTL_RESERVED, val)))
 		unlink(path);
-	sysctl_format_ports(mine, val, sizeof(val));
+	sysctl_format_ports(mine->has, val, sizeof(val));
 	log_info("released the ports this guard reserved in ip_local_reserved_ports (%s)", val);
 out:
-	free(cur);
-	free(mine);
+	portset_free(cur);
+	portset_free(mine);
 	return err;
 }

@@ -19,6 +19,7 @@
 #include "judge.h"
 #include "log.h"
 #include "metrics.h"
+#include "portset.h"
 #include "proc.h"
 #include "status.h"
 #include "supervise.h"
@@ -113,16 +114,14 @@ const char *watch_svc_of(uint64_t cgid)
 
 void watch_resync(const char *why)
 {
+	struct portset *want = portset_watched(W.x->cfg);
 	struct diag_result r = { 0 };
-	uint8_t *want = calloc(65536, 1);
 	int i, err;
 
 	if (!want)
 		return;
-	for (i = 1; i < 65536; i++)
-		want[i] = W.x->cfg->guarded[i] | W.x->cfg->protected_[i];
-	err = diag_dump(want, 0, &r);
-	free(want);
+	err = diag_dump(want->has, 0, &r);
+	portset_free(want);
 	if (err) {
 		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
 		return;
@@ -186,15 +185,15 @@ static void watch_prune_holders(struct claim *c, uint32_t pid, uint64_t inode)
 
 void watch_check_holders(uint32_t pid)
 {
+	struct portset *want = portset_new();
 	struct diag_result r = { 0 };
-	uint8_t *want = calloc(65536, 1);
 	int i, j, any = 0;
 
 	for (i = 0; want && i < W.claims.n; i++)
 		if (watch_check_applies(&W.claims.v[i], pid))
-			any = want[W.claims.v[i].port] = 1;
-	if (!any || diag_dump(want, 1, &r) != 0) {
-		free(want);
+			any = want->has[W.claims.v[i].port] = 1;
+	if (!any || diag_dump(want->has, 1, &r) != 0) {
+		portset_free(want);
 		return;
 	}
 	for (i = 0; i < W.claims.n; i++) {
@@ -208,7 +207,7 @@ void watch_check_holders(uint32_t pid)
 			watch_prune_holders(c, pid, r.socks[j].inode);
 	}
 	diag_free(&r);
-	free(want);
+	portset_free(want);
 }
 
 static struct claim *watch_claim(const struct pg_event *e)
