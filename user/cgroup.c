@@ -369,3 +369,13 @@ uint64_t cg_id_of_pid(uint32_t pid)
 
 	return cg_of_pid((pid_t)pid, path, sizeof(path)) ? 0 : cg_id(path);
 }
+
+int cg_pid_within(pid_t pid, const char *abspath)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(abspath);
+
+	if (cg_of_pid(pid, path, sizeof(path)) < 0)
+		return 0;
+	return strncmp(path, abspath, len) == 0 && (path[len] == '\0' || path[len] == '/');
+}

@@ -40,6 +40,8 @@ int cg_path_of_id(uint64_t id, char *buf, size_t len);
 int cg_instance(const char *name, char *buf, size_t len, int *delegated, const char **why);
 /* Absolute cgroup v2 path of a process into buf. 0 or -errno. */
 int cg_of_pid(pid_t pid, char *buf, size_t len);
+/* Is the process in the cgroup at abspath, or one below it? */
+int cg_pid_within(pid_t pid, const char *abspath);
 /* The cgroup id of a process, 0 if unknown. */
 uint64_t cg_id_of_pid(uint32_t pid);
 

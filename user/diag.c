@@ -244,27 +244,6 @@ static int diag_ino_cmp(const void *a, const void *b)
 	return x->inode < y->inode ? -1 : x->inode > y->inode;
 }
 
-/* "socket:[12345]" -> 12345; 0 when the link is not a socket. */
-static uint64_t diag_link_inode(int dfd, const char *name)
-{
-	char link[64];
-	unsigned long long ino;
-	ssize_t n;
-	char *end;
-
-	n = readlinkat(dfd, name, link, sizeof(link) - 1);
-	if (n < 9 || (size_t)n >= sizeof(link) - 1)
-		return 0;
-	link[n] = '\0';
-	if (strncmp(link, "socket:[", 8) != 0)
-		return 0;
-	errno = 0;
-	ino = strtoull(link + 8, &end, 10);
-	if (errno || end == link + 8 || strcmp(end, "]") != 0)
-		return 0;
-	return ino;
-}
-
 static void diag_holder_add(struct diag_sock *s, const struct diag_holder *h)
 {
 	int i;
@@ -276,45 +255,37 @@ static void diag_holder_add(struct diag_sock *s, const struct diag_holder *h)
 		s->holders[s->nholders++] = *h;
 }
 
+/* What diag_scan_pid looks for in one process, and the holder it makes of it. */
+struct diag_scan {
+	uint32_t pid;
+	const struct diag_ino *inos;
+	int ninos, have_info;
+	struct diag_holder h;
+	struct diag_result *out;
+};
+
+static int diag_scan_fd(uint64_t ino, void *arg)
+{
+	struct diag_scan *sc = arg;
+	struct diag_ino key = { .inode = ino }, *hit;
+
+	hit = bsearch(&key, sc->inos, (size_t)sc->ninos, sizeof(*sc->inos), diag_ino_cmp);
+	if (!hit)
+		return 0;
+	if (!sc->have_info && diag_holder_fill(sc->pid, &sc->h) < 0)
+		return 1; /* exited while we looked */
+	sc->have_info = 1;
+	diag_holder_add(&sc->out->socks[hit->idx], &sc->h);
+	return 0;
+}
+
 /* Scan one process's fds for the wanted inodes. A vanished process is skipped. */
 static void diag_scan_pid(uint32_t pid, const struct diag_ino *inos, int ninos,
 			  struct diag_result *out)
 {
-	struct diag_holder h;
-	int have_info = 0;
-	struct dirent *de;
-	char path[64];
-	DIR *d;
-	int dfd;
+	struct diag_scan sc = { .pid = pid, .inos = inos, .ninos = ninos, .out = out };
 
-	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		struct diag_ino key, *hit;
-
-		if (de->d_name[0] == '.' || (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN))
-			continue;
-		key.inode = diag_link_inode(dfd, de->d_name);
-		if (!key.inode)
-			continue;
-		hit = bsearch(&key, inos, (size_t)ninos, sizeof(*inos), diag_ino_cmp);
-		if (!hit)
-			continue;
-		if (!have_info) {
-			if (diag_holder_fill(pid, &h) < 0)
-				break; /* exited while we looked */
-			have_info = 1;
-		}
-		diag_holder_add(&out->socks[hit->idx], &h);
-	}
-	closedir(d);
+	proc_each_socket(pid, diag_scan_fd, &sc);
 }
 
 static int diag_holders(struct diag_result *out)

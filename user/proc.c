@@ -110,26 +110,57 @@ int proc_cgroup(uint32_t pid, char *buf, size_t len)
 	return -ENOENT;
 }
 
-int proc_has_inode(uint32_t pid, uint64_t ino)
+/* "socket:[12345]" -> 12345; 0 when the link is not a socket. */
+static uint64_t proc_link_inode(int dfd, const char *name)
 {
-	char path[64], link[64], want[64];
-	struct dirent *d;
-	DIR *dir;
-	int found = 0;
+	unsigned long long ino;
+	char link[64], *end;
+	ssize_t n;
+
+	n = readlinkat(dfd, name, link, sizeof(link) - 1);
+	if (n < 9 || (size_t)n >= sizeof(link) - 1)
+		return 0;
+	link[n] = '\0';
+	if (strncmp(link, "socket:[", 8) != 0)
+		return 0;
+	errno = 0;
+	ino = strtoull(link + 8, &end, 10);
+	if (errno || end == link + 8 || strcmp(end, "]") != 0)
+		return 0;
+	return ino;
+}
+
+int proc_each_socket(uint32_t pid, int (*fn)(uint64_t ino, void *arg), void *arg)
+{
+	struct dirent *de;
+	char path[64];
+	int dfd, rc = 0;
+	uint64_t ino;
+	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
-	snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)ino);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while (!found && (d = readdir(dir))) {
-		ssize_t n = readlinkat(dirfd(dir), d->d_name, link, sizeof(link) - 1);
-
-		if (n > 0) {
-			link[n] = 0;
-			found = !strcmp(link, want);
-		}
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -ENOMEM;
 	}
-	closedir(dir);
-	return found;
+	while (!rc && (de = readdir(d)))
+		if (de->d_name[0] != '.' && (de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) &&
+		    (ino = proc_link_inode(dfd, de->d_name)))
+			rc = fn(ino, arg);
+	closedir(d);
+	return rc;
+}
+
+static int proc_is_inode(uint64_t ino, void *want)
+{
+	return ino == *(const uint64_t *)want;
+}
+
+int proc_has_inode(uint32_t pid, uint64_t ino)
+{
+	return proc_each_socket(pid, proc_is_inode, &ino) > 0;
 }

@@ -25,7 +25,12 @@ uint64_t proc_start_ns(uint32_t pid);
 int proc_is_kthread(uint32_t pid);
 /* Its cgroup v2 path relative to the cgroup2 root ("/" for the root). 0 or -errno. */
 int proc_cgroup(uint32_t pid, char *buf, size_t len);
-/* Does it have socket inode ino open (in /proc/<pid>/fd)? */
+/*
+ * fn(inode, arg) for each socket it has open (/proc/<pid>/fd), until fn
+ * returns non-zero (returned); 0 at the end, -errno when it cannot be read.
+ */
+int proc_each_socket(uint32_t pid, int (*fn)(uint64_t ino, void *arg), void *arg);
+/* Does it have socket inode ino open? */
 int proc_has_inode(uint32_t pid, uint64_t ino);
 
 #endif

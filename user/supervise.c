@@ -154,16 +154,6 @@ static void svc_main_path(struct pg_service *s, char *buf, size_t len)
 
 /* ---- signalling the cgroup, never anything outside it ---- */
 
-static int svc_pid_in_cgroup(struct pg_service *s, pid_t pid)
-{
-	char path[PATH_MAX];
-	size_t len = strlen(s->cgpath);
-
-	if (cg_of_pid(pid, path, sizeof(path)) < 0)
-		return 0;
-	return strncmp(path, s->cgpath, len) == 0 && (path[len] == '\0' || path[len] == '/');
-}
-
 static void svc_signal_one(struct pg_service *s, pid_t pid, int sig)
 {
 	int fd;
@@ -174,7 +164,7 @@ static void svc_signal_one(struct pg_service *s, pid_t pid, int sig)
 	fd = svc_pidfd_open(pid);
 	if (fd < 0)
 		return;
-	if (svc_pid_in_cgroup(s, pid) && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+	if (cg_pid_within(pid, s->cgpath) && syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
 		log_warn("%s: signal %d to pid %d", s->conf->name, sig, (int)pid);
 	close(fd);
 }
@@ -1092,7 +1082,6 @@ static void svc_adopt(struct pg_service *s)
 	pid_t *pids, pid;
 	int n, fd;
 
-	char cg[PATH_MAX];
 	int tries;
 
 	/*
@@ -1107,9 +1096,7 @@ static void svc_adopt(struct pg_service *s)
 		pid = svc_pick_main(s, pids, n, &st);
 		free(pids);
 		fd = pid > 0 ? svc_pidfd_open(pid) : -1;
-		if (fd >= 0 && svc_proc_starttime(pid) == st && cg_of_pid(pid, cg, sizeof(cg)) == 0 &&
-		    !strncmp(cg, s->cgpath, strlen(s->cgpath)) &&
-		    (cg[strlen(s->cgpath)] == '\0' || cg[strlen(s->cgpath)] == '/'))
+		if (fd >= 0 && svc_proc_starttime(pid) == st && cg_pid_within(pid, s->cgpath))
 			break; /* in the service's cgroup or below it */
 		if (fd >= 0)
 			close(fd);
