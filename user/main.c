@@ -32,6 +32,7 @@
 #include "policy.h"
 #include "render.h"
 #include "snapshot.h"
+#include "spawn.h"
 #include "status.h"
 #include "supervise.h"
 #include "sysctl.h"
@@ -99,11 +100,8 @@ static int cmd_daemonize(struct pg_config *c)
 	int pfd[2], fd;
 	pid_t pid;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
+	if ((pid = spawn_fork(pfd)) < 0)
+		return pid;
 	if (pid > 0) { /* the parent waits for "ready", or for the child's end */
 		close(pfd[1]);
 		if (read(pfd[0], &b, 1) != 1) {

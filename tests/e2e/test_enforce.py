@@ -4,6 +4,7 @@ work, observe mode denies nothing."""
 import errno
 import json
 import signal
+import socket
 import os
 import subprocess
 import sys
@@ -526,3 +527,32 @@ class NetnsTest(EnforceBase):
             w.do(op="close", id=sid)
         wait_for(lambda: not [c for c in g.status()["claims"] if not c["host"]], 10,
                  "the other namespace's claims released")
+
+
+class ManyPortsTest(GuardTest):
+    """`ports` is an array of 65536 slots (layout 3): a config of 10,000 ports
+    (more than the 8192 the old hash held, which failed only at load) is
+    guarded like any other, in the kernel, to its last port."""
+
+    def test_ten_thousand_ports_are_watched_to_the_last(self):
+        g = self.guard()
+        with open(g.conf) as f:
+            text = f.read().replace("ports = %d-%d" % (BASE, BASE + 89),
+                                    "ports = %d-%d, %d-%d" % (BASE, BASE + 89, BASE + 100,
+                                                               BASE + 10009))
+        with open(g.conf, "w") as f:
+            f.write(text)
+        r = g.cli("check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("10000 guarded ports", r.stdout)
+        g.start()
+        self.assertEqual(len(g.status()["ports"]), 10001)  # and the protected one
+        for port in (BASE + 8300, BASE + 10009):  # past where a hash of 8192 ended
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+            wait_for(lambda: [e for e in g.events("rogue_bind") if e["port"] == port], 10,
+                     "a rogue_bind on %d" % port)
+            self.assertEqual([p["state"] for p in g.status()["ports"] if p["port"] == port],
+                             ["rogue"])
+            s.close()
