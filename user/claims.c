@@ -8,14 +8,98 @@
 #include "claims.h"
 #include "diag.h"
 
+static uint32_t claims_hash(const struct claims *t, uint64_t cookie)
+{
+	return (uint32_t)((cookie * 0x9E3779B97F4A7C15ULL) >> 32) & (t->nslots - 1);
+}
+
+/* The slot that holds cookie, or the empty slot where it would go. */
+static uint32_t claims_probe(const struct claims *t, uint64_t cookie)
+{
+	uint32_t h = claims_hash(t, cookie);
+
+	while (t->slot[h] && t->v[t->slot[h] - 1].cookie != cookie)
+		h = (h + 1) & (t->nslots - 1);
+	return h;
+}
+
 struct claim *claims_find(struct claims *t, uint64_t cookie)
 {
-	int i;
+	uint32_t h;
 
-	for (i = 0; i < t->n; i++)
-		if (t->v[i].cookie == cookie)
-			return &t->v[i];
-	return NULL;
+	if (!t->n)
+		return NULL;
+	h = claims_probe(t, cookie);
+	return t->slot[h] ? &t->v[t->slot[h] - 1] : NULL;
+}
+
+/* Slots for at least twice `want` claims; every claim rehashed. 0 or -ENOMEM. */
+static int claims_rehash(struct claims *t, int want)
+{
+	uint32_t n = 64, i;
+	int32_t *slot;
+
+	while (n < 2U * (uint32_t)want)
+		n *= 2;
+	if (n <= t->nslots)
+		return 0;
+	if (!(slot = calloc(n, sizeof(*slot))))
+		return -ENOMEM;
+	free(t->slot);
+	t->slot = slot;
+	t->nslots = n;
+	for (i = 0; i < (uint32_t)t->n; i++)
+		t->slot[claims_probe(t, t->v[i].cookie)] = (int32_t)i + 1;
+	return 0;
+}
+
+/* Room for one more claim: the array, the slots, the port chains. 0 or -ENOMEM. */
+static int claims_room(struct claims *t)
+{
+	if (!t->port_head) { /* [0, 65536) heads, then [65536, 131072) tails */
+		if (!(t->port_head = malloc(2 * 65536 * sizeof(*t->port_head))))
+			return -ENOMEM;
+		memset(t->port_head, 0xff, 2 * 65536 * sizeof(*t->port_head)); /* -1 */
+	}
+	if (t->n == t->cap) {
+		int cap = t->cap ? t->cap * 2 : 64;
+		struct claim *v = realloc(t->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	return claims_rehash(t, t->n + 1);
+}
+
+/* At the end of its port's chain: a port's claims stay in the order they came. */
+static void claims_link(struct claims *t, int32_t i)
+{
+	struct claim *c = &t->v[i];
+	int32_t *tail = &t->port_head[65536 + c->port];
+
+	c->pnext = -1;
+	c->pprev = *tail;
+	if (*tail >= 0)
+		t->v[*tail].pnext = i;
+	else
+		t->port_head[c->port] = i;
+	*tail = i;
+}
+
+static void claims_unlink(struct claims *t, int32_t i)
+{
+	struct claim *c = &t->v[i];
+
+	if (c->pprev >= 0)
+		t->v[c->pprev].pnext = c->pnext;
+	else
+		t->port_head[c->port] = c->pnext;
+	if (c->pnext >= 0)
+		t->v[c->pnext].pprev = c->pprev;
+	else
+		t->port_head[65536 + c->port] = c->pprev;
 }
 
 struct claim *claims_upsert(struct claims *t, uint64_t cookie)
@@ -24,33 +108,90 @@ struct claim *claims_upsert(struct claims *t, uint64_t cookie)
 
 	if (c)
 		return c;
-	if (t->n == t->cap) {
-		int cap = t->cap ? t->cap * 2 : 64;
-		struct claim *v = realloc(t->v, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		t->v = v;
-		t->cap = cap;
-	}
-	c = &t->v[t->n++];
+	if (claims_room(t) < 0)
+		return NULL;
+	c = &t->v[t->n];
 	memset(c, 0, sizeof(*c));
 	c->cookie = cookie;
+	t->slot[claims_probe(t, cookie)] = t->n + 1;
+	claims_link(t, t->n++);
 	return c;
+}
+
+void claims_set_port(struct claims *t, struct claim *c, uint16_t port)
+{
+	int32_t i = (int32_t)(c - t->v);
+
+	if (c->port == port)
+		return;
+	claims_unlink(t, i);
+	c->port = port;
+	claims_link(t, i);
+}
+
+struct claim *claims_port_first(const struct claims *t, uint16_t port)
+{
+	return t->port_head && t->port_head[port] >= 0 ? &t->v[t->port_head[port]] : NULL;
+}
+
+struct claim *claims_port_next(const struct claims *t, const struct claim *c)
+{
+	return c->pnext >= 0 ? &t->v[c->pnext] : NULL;
+}
+
+/* Empty slot h: the entries after it that probed past it move back (no tombstones). */
+static void claims_unslot(struct claims *t, uint32_t h)
+{
+	uint32_t j = h, k, mask = t->nslots - 1;
+
+	t->slot[h] = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!t->slot[j])
+			return;
+		k = claims_hash(t, t->v[t->slot[j] - 1].cookie);
+		/* j's entry stays unless its home k lies cyclically outside (h, j] */
+		if (h <= j ? (h < k && k <= j) : (h < k || k <= j))
+			continue;
+		t->slot[h] = t->slot[j];
+		t->slot[j] = 0;
+		h = j;
+	}
 }
 
 void claims_remove(struct claims *t, uint64_t cookie)
 {
 	struct claim *c = claims_find(t, cookie);
+	int32_t i, last;
 
 	if (!c)
 		return;
-	*c = t->v[--t->n];
+	i = (int32_t)(c - t->v);
+	last = t->n - 1;
+	claims_unlink(t, i);
+	claims_unslot(t, claims_probe(t, cookie));
+	if (i != last) { /* the last claim fills the hole: its slot and chain links follow */
+		struct claim *m = &t->v[i];
+
+		*m = t->v[last];
+		t->slot[claims_probe(t, m->cookie)] = i + 1;
+		if (m->pprev >= 0)
+			t->v[m->pprev].pnext = i;
+		else
+			t->port_head[m->port] = i;
+		if (m->pnext >= 0)
+			t->v[m->pnext].pprev = i;
+		else
+			t->port_head[65536 + m->port] = i;
+	}
+	t->n--;
 }
 
 void claims_free(struct claims *t)
 {
 	free(t->v);
+	free(t->slot);
+	free(t->port_head);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -158,7 +299,7 @@ int claims_from_diag(struct claims *t, const struct diag_result *r, uint64_t net
 		if (!c)
 			return -ENOMEM;
 		c->netns = netns;
-		c->port = d->port;
+		claims_set_port(t, c, d->port);
 		c->family = d->family;
 		c->proto = d->proto;
 		memcpy(c->addr, d->addr, sizeof(c->addr));

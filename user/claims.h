@@ -2,7 +2,9 @@
 /*
  * The port-claim table: one claim per socket (by socket cookie) that tried,
  * holds or listens on a watched port, with the processes holding it. Seeded
- * by one sock_diag dump, then changed only by kernel events.
+ * by one sock_diag dump, then changed only by kernel events. A claim is
+ * found by its cookie through a hash (open addressing) and the claims of
+ * one port through a chain: no event scans the table.
  */
 #ifndef PG_CLAIMS_H
 #define PG_CLAIMS_H
@@ -37,16 +39,26 @@ struct claim {
 	uint64_t ts_ns;		/* when it was first seen (boot clock) */
 	int nholders;
 	struct claim_holder holders[CLAIM_MAX_HOLDERS];
+	int32_t pnext, pprev;	/* the claims of the same port (indexes into v; -1 ends) */
 };
 
+/* v[0..n) dense (any order: a removal moves the last claim into the hole). */
 struct claims {
 	struct claim *v;
 	int n, cap;
+	int32_t *slot;		/* cookie -> index + 1 (0: empty), linear probing */
+	uint32_t nslots;	/* a power of two, at least twice n */
+	int32_t *port_head;	/* [65536] first, then [65536] last claim of each port; -1: none */
 };
 
 struct claim *claims_find(struct claims *t, uint64_t cookie);
-/* Existing claim for cookie, or a new zeroed one. NULL on ENOMEM. */
+/* Existing claim for cookie, or a new zeroed one (port 0). NULL on ENOMEM. */
 struct claim *claims_upsert(struct claims *t, uint64_t cookie);
+/* Move c to port (its chain follows): the only way a claim's port is set. */
+void claims_set_port(struct claims *t, struct claim *c, uint16_t port);
+/* The claims of one port: first, then next (NULL at the end). */
+struct claim *claims_port_first(const struct claims *t, uint16_t port);
+struct claim *claims_port_next(const struct claims *t, const struct claim *c);
 void claims_remove(struct claims *t, uint64_t cookie);
 void claims_free(struct claims *t);
 /* Add (or refresh) a holder; returns 0, or -ENOSPC when full. */

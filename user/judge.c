@@ -23,11 +23,9 @@ static int judge_rival(const struct claim *c, const struct claim *o)
 static const struct claim *judge_other_holder(const struct judge_env *J, const struct claim *c,
 					      const struct pg_service *owner, int listeners_only)
 {
-	int i;
+	const struct claim *o;
 
-	for (i = 0; i < J->claims->n; i++) {
-		const struct claim *o = &J->claims->v[i];
-
+	for (o = claims_port_first(J->claims, c->port); o; o = claims_port_next(J->claims, o)) {
 		if (!judge_rival(c, o) || (listeners_only && !claim_is_holding(o)))
 			continue;
 		if (!judge_is_owner(J, owner, o->cgroup_id))
@@ -40,11 +38,10 @@ static const struct claim *judge_other_holder(const struct judge_env *J, const s
 static int judge_owner_holds(const struct judge_env *J, const struct claim *c,
 			     const struct pg_service *owner)
 {
-	int i;
+	const struct claim *o;
 
-	for (i = 0; i < J->claims->n; i++)
-		if (judge_rival(c, &J->claims->v[i]) &&
-		    judge_is_owner(J, owner, J->claims->v[i].cgroup_id))
+	for (o = claims_port_first(J->claims, c->port); o; o = claims_port_next(J->claims, o))
+		if (judge_rival(c, o) && judge_is_owner(J, owner, o->cgroup_id))
 			return 1;
 	return 0;
 }
@@ -53,12 +50,10 @@ static int judge_owner_holds(const struct judge_env *J, const struct claim *c,
 static int judge_owner_listens(const struct judge_env *J, const struct claim *c,
 			       const struct pg_service *owner)
 {
-	int i;
+	const struct claim *x;
 
-	for (i = 0; i < J->claims->n; i++) {
-		const struct claim *x = &J->claims->v[i];
-
-		if (x != c && x->port == c->port && x->proto == c->proto && claim_is_holding(x) &&
+	for (x = claims_port_first(J->claims, c->port); x; x = claims_port_next(J->claims, x)) {
+		if (x != c && x->proto == c->proto && claim_is_holding(x) &&
 		    judge_is_owner(J, owner, x->cgroup_id) && x->netns == c->netns)
 			return 1;
 	}
@@ -130,12 +125,10 @@ int judge_autobind(const struct judge_env *J, const struct pg_event *e)
 
 const struct claim *judge_stolen(const struct judge_env *J, const struct pg_service *s)
 {
-	int i;
+	const struct claim *c;
 
-	for (i = 0; i < J->claims->n; i++) {
-		const struct claim *c = &J->claims->v[i];
-
-		if (c->port == s->conf->port && c->netns == J->host_netns && claim_is_holding(c) &&
+	for (c = claims_port_first(J->claims, s->conf->port); c; c = claims_port_next(J->claims, c)) {
+		if (c->netns == J->host_netns && claim_is_holding(c) &&
 		    !judge_is_owner(J, s, c->cgroup_id) && !c->allowed) /* allowed: never flushed */
 			return c;
 	}

@@ -67,12 +67,11 @@ static int status_port_row(struct st_port *row, const struct claims *t, uint64_t
 			   status_svc_fn svc_of, int n[3])
 {
 	struct ev_holder hs[EV_HOLDERS];
-	int i, j, k, cap = 0;
+	const struct claim *c;
+	int j, k, cap = 0;
 
-	for (i = 0; i < t->n; i++) {
-		const struct claim *c = &t->v[i];
-
-		if (c->port != row->port || c->netns != netns || !claim_is_holding(c))
+	for (c = claims_port_first(t, row->port); c; c = claims_port_next(t, c)) {
+		if (c->netns != netns || !claim_is_holding(c))
 			continue;
 		k = status_claim_holders(hs, c, svc_of);
 		for (j = 0; j < k; j++) {

@@ -224,7 +224,7 @@ static struct claim *watch_claim(const struct pg_event *e)
 	if (e->kind == PG_EV_BIND_ATTEMPT && (e->verdict & PG_VERDICT_ALLOWED))
 		c->allowed = 1; /* the kernel matched an allow rule */
 	c->netns = e->netns;
-	c->port = e->port;
+	claims_set_port(&W.claims, c, e->port);
 	c->family = e->family;
 	c->proto = e->proto;
 	c->reuseport = e->reuseport;
@@ -317,14 +317,12 @@ static void watch_shared(struct claim *c, const struct pg_event *e)
 void watch_listen_state(const struct claim *c)
 {
 	struct pg_service *s = supervise_by_port(c->port);
-	int i;
+	const struct claim *x;
 
 	if (!s || c->netns != W.x->host_netns || c->proto != IPPROTO_TCP)
 		return;
-	for (i = 0; i < W.claims.n; i++) {
-		struct claim *x = &W.claims.v[i];
-
-		if (x->port == c->port && x->state == CLAIM_LISTEN && x->netns == W.x->host_netns &&
+	for (x = claims_port_first(&W.claims, c->port); x; x = claims_port_next(&W.claims, x)) {
+		if (x->state == CLAIM_LISTEN && x->netns == W.x->host_netns &&
 		    watch_is_owner(s, x->cgroup_id)) {
 			if (!s->listening)
 				supervise_listen_seen(s);

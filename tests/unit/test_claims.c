@@ -21,7 +21,7 @@ static struct claim *add(struct claims *t, uint64_t cookie, uint16_t port, uint1
 	struct claim_holder h = { .pid = pid, .uid = 1000, .cgroup_id = 7 };
 
 	assert_non_null(c);
-	c->port = port;
+	claims_set_port(t, c, port);
 	c->proto = proto;
 	c->family = strchr(addr, ':') ? AF_INET6 : AF_INET;
 	inet_pton(c->family, addr, c->addr);
@@ -174,10 +174,61 @@ static void test_addr_str(void **state)
 	claims_free(&t);
 }
 
+/* Against a plain model: thousands of random upserts, port moves and removals. */
+static void test_index_matches_a_model(void **state)
+{
+	enum { N = 3000, PORTS = 7 };
+	static uint8_t live[N];
+	static uint16_t port_of[N];
+	struct claims t = { 0 };
+	unsigned seed = 12345;
+	int step, k, p, n;
+
+	(void)state;
+	for (step = 0; step < 200000; step++) {
+		seed = seed * 1103515245 + 12345;
+		k = (seed >> 8) % N;
+		if ((seed >> 4) % 3 == 0) {
+			claims_remove(&t, (uint64_t)k * 7919 + 1);
+			live[k] = 0;
+			continue;
+		}
+		struct claim *c = claims_upsert(&t, (uint64_t)k * 7919 + 1);
+
+		assert_non_null(c);
+		port_of[k] = 19000 + (seed >> 12) % PORTS;
+		claims_set_port(&t, c, port_of[k]);
+		live[k] = 1;
+	}
+	for (k = 0, n = 0; k < N; k++) {
+		struct claim *c = claims_find(&t, (uint64_t)k * 7919 + 1);
+
+		n += live[k];
+		if (!live[k]) {
+			assert_null(c);
+			continue;
+		}
+		assert_non_null(c);
+		assert_int_equal(c->port, port_of[k]);
+	}
+	assert_int_equal(t.n, n);
+	for (p = 19000, k = 0; p < 19000 + PORTS; p++) { /* every claim in its port's chain, once */
+		const struct claim *c;
+
+		for (c = claims_port_first(&t, p); c; c = claims_port_next(&t, c)) {
+			assert_int_equal(c->port, p);
+			k++;
+		}
+	}
+	assert_int_equal(k, n);
+	claims_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_find_missing),
+		cmocka_unit_test(test_index_matches_a_model),
 		cmocka_unit_test(test_upsert_is_idempotent),
 		cmocka_unit_test(test_grow_and_remove),
 		cmocka_unit_test(test_holders_dedupe_and_full),

@@ -154,7 +154,7 @@ static void add_claim(struct claims *t, uint64_t cookie, int port, uint64_t cg, 
 	struct claim *c = claims_upsert(t, cookie);
 	struct claim_holder h = { .pid = pid, .cgroup_id = cg };
 
-	c->port = port;
+	claims_set_port(t, c, port);
 	c->proto = IPPROTO_TCP;
 	c->family = AF_INET;
 	c->state = CLAIM_LISTEN;

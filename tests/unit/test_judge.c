@@ -70,7 +70,7 @@ static struct claim *claim(uint64_t cookie, int port, uint64_t cg, const char *a
 	struct claim_holder h = { .pid = (uint32_t)cookie + 100, .cgroup_id = cg };
 
 	assert_non_null(c);
-	c->port = port;
+	claims_set_port(&table, c, port);
 	c->proto = IPPROTO_TCP;
 	c->family = AF_INET;
 	c->netns = HOST;
