@@ -83,7 +83,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[18];
+	int guard_keys[19];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -640,6 +640,18 @@ static int config_guard_syslog(struct config_ctx *ctx, const char *key, const ch
 	return 0;
 }
 
+static int config_guard_journal_routine(struct config_ctx *ctx, const char *key,
+					const char *value)
+{
+	static const char *const vals[] = { "no", "yes", NULL };
+	int v;
+
+	if (config_set_enum(ctx, &v, key, value, vals, "yes or no"))
+		return -EINVAL;
+	ctx->c->journal_routine = v;
+	return 0;
+}
+
 static int config_guard_alert_command(struct config_ctx *ctx, const char *key, const char *value)
 {
 	(void)key;
@@ -690,7 +702,8 @@ static int config_guard_control_group(struct config_ctx *ctx, const char *key, c
 
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
        GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT, GK_JOURNAL_MAX, GK_SYSLOG,
-       GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE, GK_CONTROL_GROUP };
+       GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE, GK_CONTROL_GROUP,
+       GK_JOURNAL_ROUTINE };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -711,6 +724,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_METRICS_LISTEN] = { "metrics_listen", config_guard_metrics_listen },
 	[GK_COALESCE] = { "coalesce_window", config_guard_coalesce },
 	[GK_CONTROL_GROUP] = { "control_group", config_guard_control_group },
+	[GK_JOURNAL_ROUTINE] = { "journal_routine", config_guard_journal_routine },
 };
 
 /* [service:NAME] */

@@ -70,6 +70,7 @@ struct pg_config {
 	char *metrics_file;	/* Prometheus textfile, or NULL */
 	char *metrics_listen;	/* loopback host:port serving /metrics, or NULL */
 	uint64_t coalesce_ms;	/* window for repeated identical alerts (default 1s) */
+	int journal_routine;	/* journal the owners' own binds, listens, releases (default no) */
 	char *bpffs;		/* default /sys/fs/bpf: pins in <bpffs>/portguard/<name>/ */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;

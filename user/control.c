@@ -253,6 +253,7 @@ static void control_fields(json_object *o, struct ctl_request *req)
 		snprintf(req->cmd, sizeof(req->cmd), "%s", json_object_get_string(v));
 	}
 	req->follow = json_object_get_boolean(json_object_object_get(o, "follow"));
+	req->all = json_object_get_boolean(json_object_object_get(o, "all"));
 	if (json_object_object_get_ex(o, "mode", &v) && v) {
 		req->has_mode = 1;
 		snprintf(req->mode, sizeof(req->mode), "%s", json_object_get_string(v));
@@ -527,7 +528,7 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid))
 	ctl_notice = notice;
 }
 
-void control_broadcast(const char *line)
+void control_broadcast(const char *line, int routine)
 {
 	struct ctl_client *c, *next;
 	struct {
@@ -538,7 +539,7 @@ void control_broadcast(const char *line)
 
 	for (c = ctl_clients; c; c = next) {
 		next = c->next;
-		if (c->follow && control_queue(c, line) < 0) {
+		if (c->follow && (!routine || c->follow_all) && control_queue(c, line) < 0) {
 			gone[n].pid = c->pid;
 			gone[n++].uid = c->uid;
 			control_drop(c);

@@ -19,6 +19,7 @@ struct ctl_client {
 	uid_t uid;
 	pid_t pid;
 	int follow;
+	int follow_all;		/* the routine events too ({"all": true}) */
 	int busy;		/* a request is being answered: further input is ignored */
 	int close_after;	/* drop once the output buffer is flushed */
 	char *out;		/* what the socket did not take yet */
@@ -40,6 +41,7 @@ struct ctl_request {
 	int has_cmd;		/* "cmd" is a string */
 	char cmd[72];
 	int follow;		/* "follow" is true */
+	int all;		/* "all" is true: events, the routine ones too */
 	int has_mode;		/* "mode" given */
 	char mode[64];
 	int has_services;	/* "services" given */
@@ -68,10 +70,11 @@ void control_drop(struct ctl_client *c);
 /* Drop c once everything queued has been written. */
 void control_finish(struct ctl_client *c);
 /*
- * Send an event line to every following client; one that has fallen
- * CTL_MAX_FOLLOW behind is dropped, and `notice` (control_set_notice) told.
+ * Send an event line to every following client (a routine one to those that
+ * asked for all); one that has fallen CTL_MAX_FOLLOW behind is dropped, and
+ * `notice` (control_set_notice) told.
  */
-void control_broadcast(const char *line);
+void control_broadcast(const char *line, int routine);
 /* Told of each client the guard drops for its own behaviour (what, its pid and uid). */
 void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "config.h"
 #include "control.h"
 #include "emit.h"
 #include "encode.h"
@@ -14,6 +15,12 @@
 
 static struct pg_ev emit_ring[ST_RECENT]; /* the last conflicts */
 static int emit_nrecent;
+static const struct pg_config *emit_cfg;
+
+void emit_set_config(const struct pg_config *c)
+{
+	emit_cfg = c;
+}
 
 /* The port an event is about, 0 when none. */
 static int emit_port(const struct pg_ev *ev)
@@ -34,11 +41,14 @@ void emit_publish(struct pg_ev *ev)
 		log_warnx("%s: out of memory: the event is lost", ev_type_name(ev->type));
 		return;
 	}
-	if ((err = journal_write(line)))
-		log_warnx("journal write failed: %s", strerror(-err));
-	fprintf(stderr, "%s\n", line);
-	clearerr(stderr);
-	control_broadcast(line);
+	/* an owner's routine claims: to followers that asked, journaled when configured */
+	if (!ev->routine || (emit_cfg && emit_cfg->journal_routine)) {
+		if ((err = journal_write(line)))
+			log_warnx("journal write failed: %s", strerror(-err));
+		fprintf(stderr, "%s\n", line);
+		clearerr(stderr);
+	}
+	control_broadcast(line, ev->routine);
 	alerts_deliver(ev, line);
 	if (ev_flags(ev->type) & EVF_CONFLICT)
 		emit_ring[emit_nrecent++ % ST_RECENT] = *ev; /* EVF_KEEP: literals only */

@@ -11,6 +11,9 @@
 
 #include "event.h"
 
+/* The config in force (journal_routine). */
+struct pg_config;
+void emit_set_config(const struct pg_config *c);
 void emit_event(struct pg_ev *ev);
 /* Past coalescing (alerts.c's summaries come this way). */
 void emit_publish(struct pg_ev *ev);

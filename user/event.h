@@ -128,6 +128,7 @@ struct pg_ev {
 	uint64_t ts_us;		/* realtime microseconds */
 	char service[EV_NAME_MAX]; /* "" when none */
 	char detail[EV_DETAIL];	/* "" when none */
+	int routine;		/* an owner's own bind, listen, unlisten or release (emit.c) */
 	/* the holders of the port in question (conflicts, shared, reclaim) */
 	int has_holders;
 	int nholders;

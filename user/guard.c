@@ -309,6 +309,7 @@ static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 		log_warnx("cannot open the journal %s: %s", journal, strerror(-err));
 		return err;
 	}
+	emit_set_config(cfg);
 	if ((err = alerts_init(cfg, emit_publish)) || (err = metrics_init(cfg, &G.L)))
 		return err;
 	if ((err = supervise_init(cfg, guard_on_service)))

@@ -48,6 +48,7 @@ struct opts {
 	int daemon;
 	int json;
 	int follow;
+	int all;
 	int verbose;
 	int help;
 };
@@ -214,7 +215,7 @@ static int cmd_no_guard(struct pg_config *c, int fd)
 }
 
 /* A request to the running guard; returns the fd or a negative errno. */
-static int cmd_request(struct pg_config *c, const char *what, int follow)
+static int cmd_request(struct pg_config *c, const char *what, int follow, int all)
 {
 	json_object *req = json_object_new_object();
 	int fd;
@@ -222,6 +223,8 @@ static int cmd_request(struct pg_config *c, const char *what, int follow)
 	json_object_object_add(req, "cmd", json_object_new_string(what));
 	if (follow)
 		json_object_object_add(req, "follow", json_object_new_boolean(1));
+	if (all)
+		json_object_object_add(req, "all", json_object_new_boolean(1));
 	fd = cmd_connect(c->control, req);
 	json_object_put(req);
 	return fd;
@@ -257,7 +260,7 @@ static int cmd_refused(json_object *r)
  */
 static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
 {
-	int fd = cmd_request(c, what, 0);
+	int fd = cmd_request(c, what, 0, 0);
 	json_object *r;
 	FILE *f;
 
@@ -358,7 +361,7 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 	(void)argv;
 	fs_path(path, sizeof(path), c->state_dir, FS_JOURNAL, NULL);
 	if (o->follow) {
-		fd = cmd_request(c, "events", 1);
+		fd = cmd_request(c, "events", 1, o->all);
 		if (fd < 0)
 			return cmd_no_guard(c, fd);
 		f = fdopen(fd, "r");
@@ -687,8 +690,9 @@ static const struct cmd cmds[] = {
 	  "Show the guard, each service and each guarded and protected port. Exit 0 when\n"
 	  "all is well, 1 when anything is degraded, 3 when no guard runs (the port table\n"
 	  "then comes from one sock_diag snapshot)." },
-	{ "events", cmd_events, "events [-c FILE] [--json] [--follow]",
-	  "Print the journal (state_dir/events.jsonl); with --follow, the live stream." },
+	{ "events", cmd_events, "events [-c FILE] [--json] [--follow [--all]]",
+	  "Print the journal (state_dir/events.jsonl); with --follow, the live stream;\n"
+	  "with --all, the owners' own binds, listens and releases too." },
 	{ "reload", cmd_reload, "reload [-c FILE]",
 	  "Read the config again (as SIGHUP does). A file with errors changes nothing (each\n"
 	  "error is printed as file:line: message); a valid one updates the port maps and\n"
@@ -721,6 +725,7 @@ static void usage(FILE *f)
 		   "  -c, --config FILE  config file (default %s)\n"
 		   "      --json         machine-readable output\n"
 		   "  -f, --follow       events: keep printing live events\n"
+		   "      --all          events --follow: the owners' routine claims too\n"
 		   "  -v, --verbose      more logging (twice: libbpf debug)\n"
 		   "  -h, --help         this help, or a command's help\n",
 		PG_DEFAULT_CONFIG);
@@ -744,6 +749,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },	    { "verbose", no_argument, NULL, 'v' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },	    { "daemon", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -766,6 +772,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			o.follow = 1;
+			break;
+		case 'a':
+			o.all = 1;
 			break;
 		case 'v':
 			o.verbose++;

@@ -135,6 +135,7 @@ static void reload_done(void *arg, struct pg_service **started, int n)
 	RL.x->reloading = 0;
 	reclaim_reset(); /* pending reclaims name services by their old order */
 	alerts_set_config(RL.x->cfg);
+	emit_set_config(RL.x->cfg);
 	metrics_set_config(RL.x->cfg);
 	/* entries are rewritten in place: no moment without enforcement */
 	if ((err = reload_apply_policy()))

@@ -42,6 +42,7 @@ static int rq_events(struct ctl_client *c, const struct ctl_request *req)
 		return rq_answer(c, encode_error("events: only {\"follow\": true} is served here; "
 						 "the journal is state_dir/events.jsonl"), 0);
 	c->follow = 1;
+	c->follow_all = req->all;
 	return rq_answer(c, encode_ok(NULL), 1);
 }
 

@@ -363,6 +363,9 @@ static void watch_plain(enum ev_type t, const struct pg_event *e, uint64_t cgid)
 	struct pg_ev ev;
 
 	ev_from_kernel(&ev, t, e, watch_svc_of(cgid));
+	/* the owner's own, on its own port: counted, journaled only when asked for */
+	ev.routine = e->netns == W.x->host_netns &&
+		     watch_is_owner(supervise_by_port(e->port), cgid);
 	emit_event(&ev);
 }
 

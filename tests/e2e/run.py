@@ -243,6 +243,37 @@ class GuardBasics(GuardTest):
         r = g.cli("events")
         self.assertIn("rogue_bind", r.stdout)
 
+    def test_owner_routine_claims_are_followed_on_request_not_journaled(self):
+        """An owner's own binds, listens and releases are routine: counted, streamed to
+        `events --follow --all`, journaled only with journal_routine = yes (issue 12)."""
+        g = self.guard(services=http_service("web", WEB)).start()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+
+        def routine(pid, evs):
+            return [e for e in evs if e["type"] in ("bind", "listen") and e.get("pid") == pid]
+        self.assertEqual(routine(g.service("web")["pid"], g.events()), [])
+        p = self.popen(PORTGUARD, "events", "--follow", "--all", "--json", "-c", g.conf,
+                       stdout=subprocess.PIPE, text=True)
+        w = self.worker()  # a rogue bind the follower must see: then it is connected
+        w.do(op="open", id="x", proto="udp", port=RESERVED)
+        while json.loads(p.stdout.readline())["type"] != "rogue_bind":
+            pass
+        self.assertEqual(g.cli("restart", "quick", "web").returncode, 0)
+        pid = g.service("web")["pid"]
+        seen = []
+        while not routine(pid, seen):
+            seen.append(json.loads(p.stdout.readline()))
+        self.assertEqual(routine(pid, seen)[0]["service"], "web")
+        self.assertEqual(routine(pid, g.events()), [])  # streamed, not journaled
+        with open(g.conf) as f:
+            text = f.read().replace("[guard]\n", "[guard]\njournal_routine = yes\n", 1)
+        with open(g.conf, "w") as f:
+            f.write(text)
+        self.assertEqual(g.cli("reload").returncode, 0)
+        self.assertEqual(g.cli("restart", "quick", "web").returncode, 0)
+        pid = g.service("web")["pid"]
+        wait_for(lambda: routine(pid, g.events()), 10, "web's listen in the journal")
+
 
 class ConflictsAndLoss(GuardTest):
     def test_port_shared_through_reuseport(self):
