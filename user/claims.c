@@ -33,15 +33,15 @@ struct claim *claims_find(struct claims *t, uint64_t cookie)
 	return t->slot[h] ? &t->v[t->slot[h] - 1] : NULL;
 }
 
-/* Slots for at least twice `want` claims; every claim rehashed. 0 or -ENOMEM. */
-static int claims_rehash(struct claims *t, int want)
+/* Slots for twice `want` claims (more on growth: shrink 1), every claim rehashed. */
+static int claims_rehash(struct claims *t, int want, int shrink)
 {
 	uint32_t n = 64, i;
 	int32_t *slot;
 
 	while (n < 2U * (uint32_t)want)
 		n *= 2;
-	if (n <= t->nslots)
+	if (shrink ? n >= t->nslots : n <= t->nslots)
 		return 0;
 	if (!(slot = calloc(n, sizeof(*slot))))
 		return -ENOMEM;
@@ -70,7 +70,7 @@ static int claims_room(struct claims *t)
 		t->v = v;
 		t->cap = cap;
 	}
-	return claims_rehash(t, t->n + 1);
+	return claims_rehash(t, t->n + 1, 0);
 }
 
 /* At the end of its port's chain: a port's claims stay in the order they came. */
@@ -159,6 +159,21 @@ static void claims_unslot(struct claims *t, uint32_t h)
 	}
 }
 
+/* After a storm: a table a quarter full gives half of its memory back. */
+static void claims_shrink(struct claims *t)
+{
+	struct claim *v;
+	int cap = t->cap / 2;
+
+	if (t->cap <= 64 || t->n >= t->cap / 4)
+		return;
+	if ((v = realloc(t->v, cap * sizeof(*v)))) {
+		t->v = v;
+		t->cap = cap;
+	}
+	claims_rehash(t, cap, 1); /* fails only without memory: the larger slots stay */
+}
+
 void claims_remove(struct claims *t, uint64_t cookie)
 {
 	struct claim *c = claims_find(t, cookie);
@@ -185,6 +200,7 @@ void claims_remove(struct claims *t, uint64_t cookie)
 			t->port_head[65536 + m->port] = i;
 	}
 	t->n--;
+	claims_shrink(t);
 }
 
 void claims_free(struct claims *t)

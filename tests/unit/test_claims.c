@@ -221,6 +221,11 @@ static void test_index_matches_a_model(void **state)
 		}
 	}
 	assert_int_equal(k, n);
+	for (k = 0; k < N; k++) /* all gone: the memory of the storm is given back */
+		claims_remove(&t, (uint64_t)k * 7919 + 1);
+	assert_int_equal(t.n, 0);
+	assert_true(t.cap <= 64 && t.nslots <= 256);
+	assert_null(claims_port_first(&t, 19000));
 	claims_free(&t);
 }
 
