@@ -629,27 +629,23 @@ bad:
 	return -EINVAL;
 }
 
-static int config_guard_syslog(struct config_ctx *ctx, const char *key, const char *value)
+/* "yes" or "no" into *out. */
+static int config_set_bool(struct config_ctx *ctx, int *out, const char *key, const char *value)
 {
 	static const char *const vals[] = { "no", "yes", NULL };
-	int v;
 
-	if (config_set_enum(ctx, &v, key, value, vals, "yes or no"))
-		return -EINVAL;
-	ctx->c->syslog = v;
-	return 0;
+	return config_set_enum(ctx, out, key, value, vals, "yes or no") ? -EINVAL : 0;
+}
+
+static int config_guard_syslog(struct config_ctx *ctx, const char *key, const char *value)
+{
+	return config_set_bool(ctx, &ctx->c->syslog, key, value);
 }
 
 static int config_guard_journal_routine(struct config_ctx *ctx, const char *key,
 					const char *value)
 {
-	static const char *const vals[] = { "no", "yes", NULL };
-	int v;
-
-	if (config_set_enum(ctx, &v, key, value, vals, "yes or no"))
-		return -EINVAL;
-	ctx->c->journal_routine = v;
-	return 0;
+	return config_set_bool(ctx, &ctx->c->journal_routine, key, value);
 }
 
 static int config_guard_alert_command(struct config_ctx *ctx, const char *key, const char *value)
