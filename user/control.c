@@ -528,6 +528,16 @@ void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid))
 	ctl_notice = notice;
 }
 
+int control_wants(int routine)
+{
+	const struct ctl_client *c;
+
+	for (c = ctl_clients; c; c = c->next)
+		if (c->follow && (!routine || c->follow_all))
+			return 1;
+	return 0;
+}
+
 void control_broadcast(const char *line, int routine)
 {
 	struct ctl_client *c, *next;

@@ -75,6 +75,8 @@ void control_finish(struct ctl_client *c);
  * `notice` (control_set_notice) told.
  */
 void control_broadcast(const char *line, int routine);
+/* Would any follower take an event line (routine: one that asked for all)? */
+int control_wants(int routine);
 /* Told of each client the guard drops for its own behaviour (what, its pid and uid). */
 void control_set_notice(void (*notice)(const char *what, pid_t pid, uid_t uid));
 

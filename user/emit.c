@@ -34,15 +34,19 @@ static int emit_port(const struct pg_ev *ev)
 
 void emit_publish(struct pg_ev *ev)
 {
-	char *line = encode_event(ev);
+	int keep = !ev->routine || (emit_cfg && emit_cfg->journal_routine);
+	char *line;
 	int err;
 
+	/* an owner's routine claim nobody asked to see: counted (metrics), not encoded */
+	if (!keep && !control_wants(1))
+		return;
+	line = encode_event(ev);
 	if (!line) {
 		log_warnx("%s: out of memory: the event is lost", ev_type_name(ev->type));
 		return;
 	}
-	/* an owner's routine claims: to followers that asked, journaled when configured */
-	if (!ev->routine || (emit_cfg && emit_cfg->journal_routine)) {
+	if (keep) { /* journaled: every event but the routine ones, unless configured */
 		if ((err = journal_write(line)))
 			log_warnx("journal write failed: %s", strerror(-err));
 		fprintf(stderr, "%s\n", line);
