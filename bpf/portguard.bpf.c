@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
+/* A quarter of the ring's size: more than this waiting to be read, the guard is behind. */
+const volatile __u64 ring_busy_at = (1 << 20) / 4;
 
 /* Every port number a slot: one lookup, no hashing; flags 0 is a port not watched. */
 struct {
@@ -102,8 +104,16 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 1 << 20); /* ring_buffer_kb, set by the guard */
 } events SEC(".maps");
+
+/* Claims folded in the kernel (include/portguard.h, struct pg_agg_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PG_AGG_MAX);
+	__type(key, struct pg_agg_key);
+	__type(value, struct pg_agg);
+} agg SEC(".maps");
 
 /* The layout of the pinned state (include/portguard.h): user space only. */
 struct {
@@ -124,6 +134,17 @@ struct {
 __u64 lost_total = 0;
 /* The guard's network namespace (its cookie), set before the programs attach. */
 __u64 host_netns = 0;
+
+/* Set by the guard: the epoch of new `agg` keys; 1: fold repeats even while the ring keeps up. */
+__u32 agg_epoch = 0;
+__u32 agg_always = 0;
+/*
+ * Claims folded (all kinds), keys made, and binds of folded sockets (the
+ * claim table does not know them): the guard's timer runs while they grow.
+ */
+__u64 agg_folded = 0;
+__u64 agg_made = 0;
+__u64 agg_folded_binds = 0;
 
 /*
  * struct net.net_cookie was an atomic64_t until Linux 5.12 (3d368ab87cf6,
@@ -193,16 +214,19 @@ static __always_inline void addr_put(__u8 *dst, __u16 family, __u32 a0, __u32 a1
 			addr_put((dst), AF_INET6, ip6[0], ip6[1], ip6[2], ip6[3]);         \
 	} while (0)
 
-/* A zeroed event of `size` bytes (a constant) with its kind and time; a failure is counted. */
-static __always_inline struct pg_event *ev_alloc(__u32 kind, __u64 size)
+static __always_inline void ev_lost(__u32 kind)
+{
+	count(kind);
+	__sync_fetch_and_add(&lost_total, 1);
+}
+
+/* A zeroed event of `size` bytes (a constant) with its kind and time, or NULL: the ring is full. */
+static __always_inline struct pg_event *ev_try(__u32 kind, __u64 size)
 {
 	struct pg_event *e = bpf_ringbuf_reserve(&events, size, 0);
 
-	if (!e) {
-		count(kind);
-		__sync_fetch_and_add(&lost_total, 1);
+	if (!e)
 		return NULL;
-	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->lost_total = lost_total;
@@ -210,20 +234,35 @@ static __always_inline struct pg_event *ev_alloc(__u32 kind, __u64 size)
 	return e;
 }
 
-/* An event of `size` bytes (a constant) of the current task. */
-static __always_inline struct pg_event *ev_reserve_size(__u32 kind, __u64 size)
+/* ev_try, a failure counted as lost. */
+static __always_inline struct pg_event *ev_alloc(__u32 kind, __u64 size)
 {
-	struct pg_event *e = ev_alloc(kind, size);
-	__u64 id;
+	struct pg_event *e = ev_try(kind, size);
 
 	if (!e)
-		return NULL;
-	id = bpf_get_current_pid_tgid();
+		ev_lost(kind);
+	return e;
+}
+
+/* The current task into e. */
+static __always_inline void ev_task(struct pg_event *e)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
 	e->tgid = id >> 32;
 	e->pid = (__u32)id;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+}
+
+/* An event of `size` bytes (a constant) of the current task. */
+static __always_inline struct pg_event *ev_reserve_size(__u32 kind, __u64 size)
+{
+	struct pg_event *e = ev_alloc(kind, size);
+
+	if (e)
+		ev_task(e);
 	return e;
 }
 
@@ -243,6 +282,126 @@ static __always_inline void proc_watch(void)
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32, one = 1;
 
 	bpf_map_update_elem(&procs, &tgid, &one, BPF_ANY);
+}
+
+/* ---- claims folded in the kernel ---- */
+
+/* The guard is behind: a quarter of the ring is waiting to be read. */
+static __always_inline int ring_busy(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_busy_at;
+}
+
+/*
+ * The key of the current process's claims of `kind` on `port` in this epoch;
+ * start: its start time, or 0 where bpf_get_current_task() is not allowed
+ * (cgroup/post_bind and sock_release on Linux 5.10).
+ */
+static __always_inline void agg_key(struct pg_agg_key *k, __u32 kind, __u32 port, __u64 start)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->start = start;
+	k->epoch = agg_epoch;
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
+	k->port = port;
+	k->kind = kind;
+}
+
+/* A new key's value: the current task; count 1 when it is folded, else 0 (sent). */
+static __always_inline void agg_init(struct pg_agg *v, __u16 family, __u16 proto, __u8 verdict,
+				     __u64 netns, const __u8 *addr, int folded)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	__builtin_memset(v, 0, sizeof(*v));
+	v->count = folded;
+	v->first_ns = v->last_ns = bpf_ktime_get_boot_ns();
+	v->cgroup_id = bpf_get_current_cgroup_id();
+	v->netns = netns;
+	v->pid = (__u32)id;
+	v->uid = (__u32)bpf_get_current_uid_gid();
+	v->family = family;
+	v->proto = proto;
+	v->verdict = verdict;
+	v->sent = !folded;
+	bpf_get_current_comm(v->comm, sizeof(v->comm));
+	if (addr)
+		__builtin_memcpy(v->addr, addr, sizeof(v->addr));
+}
+
+/* One more claim folded into a (counted as sent: it reaches user space through `agg`). */
+static __always_inline void agg_add(struct pg_agg *a, __u32 kind)
+{
+	__sync_fetch_and_add(&a->count, 1);
+	a->last_ns = bpf_ktime_get_boot_ns();
+	__sync_fetch_and_add(&agg_folded, 1);
+	count(PG_EV_KIND_MAX + kind);
+}
+
+/*
+ * Count one claim of key k in `agg` (a new key made with count 1).
+ * 1: counted; 0: the map is full (the caller sends or loses it).
+ */
+static __always_inline int agg_count(struct pg_agg_key *k, __u16 family, __u16 proto,
+				     __u8 verdict, __u64 netns, const __u8 *addr)
+{
+	struct pg_agg *a = bpf_map_lookup_elem(&agg, k), v;
+
+	if (a) {
+		agg_add(a, k->kind);
+		return 1;
+	}
+	agg_init(&v, family, proto, verdict, netns, addr, 1);
+	if (bpf_map_update_elem(&agg, k, &v, BPF_NOEXIST) == 0) {
+		__sync_fetch_and_add(&agg_folded, 1);
+		__sync_fetch_and_add(&agg_made, 1);
+		count(PG_EV_KIND_MAX + k->kind);
+		return 1;
+	}
+	a = bpf_map_lookup_elem(&agg, k); /* made meanwhile on another CPU */
+	if (!a)
+		return 0;
+	agg_add(a, k->kind);
+	return 1;
+}
+
+/*
+ * Is this rogue claim a repeat to fold? 1: counted in `agg`, nothing to
+ * send; 0: send it (the first of its key in the epoch, or the guard keeps
+ * up and coalesce_window is 0, or the map is full).
+ */
+static __always_inline int agg_fold(struct pg_agg_key *k, __u16 family, __u16 proto,
+				    __u8 verdict, __u64 netns, const __u8 *addr)
+{
+	struct pg_agg *a, v;
+
+	if (!agg_always && !ring_busy())
+		return 0;
+	a = bpf_map_lookup_elem(&agg, k);
+	if (a) {
+		agg_add(a, k->kind);
+		return 1;
+	}
+	/* busy in the epoch before too: a storm goes on, one counted line a window */
+	k->epoch--;
+	a = bpf_map_lookup_elem(&agg, k);
+	k->epoch++;
+	if (a)
+		return agg_count(k, family, proto, verdict, netns, addr);
+	agg_init(&v, family, proto, verdict, netns, addr, 0);
+	if (bpf_map_update_elem(&agg, k, &v, BPF_NOEXIST) == 0) /* EEXIST: sent twice, counted right */
+		__sync_fetch_and_add(&agg_made, 1);
+	return 0;
+}
+
+/* A claim of a folded socket (its bind, listen, release): 1 counted, 0 `agg` is full. */
+static __always_inline int sock_fold(__u32 kind, __u32 port, __u16 family, __u16 proto,
+				     __u64 netns)
+{
+	struct pg_agg_key k;
+
+	agg_key(&k, kind, port, 0);
+	return agg_count(&k, family, proto, 0, netns, NULL);
 }
 
 /* ---- bind attempts ---- */
@@ -376,41 +535,77 @@ static __always_inline void bind_fill(struct pg_event *e, struct bpf_sock_addr *
 }
 
 /*
+ * A rogue's claim the full ring refused: counted in `agg` (1) rather than
+ * lost, unless the map is full too (0, counted as lost).
+ */
+static __always_inline int fold_lost(struct pg_agg_key *k, int rogue, __u32 kind,
+				     __u16 family, __u16 proto, __u64 netns, const __u8 *addr)
+{
+	struct pg_agg *a;
+
+	if (rogue && agg_count(k, family, proto, 0, netns, addr)) {
+		a = bpf_map_lookup_elem(&agg, k);
+		if (a)
+			a->sent = 0; /* the first one never reached user space */
+		return 1;
+	}
+	ev_lost(kind);
+	return 0;
+}
+
+/*
  * The event of a bind by someone else than the owner (a denial, or a rogue
  * in observe mode), with its executable the first time its pid binds one.
+ * A rogue's repeats (no owner, no allow rule) fold into `agg`: 1, the
+ * socket is folded (its bind, listen and release are counted there too).
  */
-static __always_inline void bind_report(struct bpf_sock_addr *ctx, __u32 kind, __u64 cookie,
-					__u64 netns, __u16 family, __u32 port, int reuse,
-					int verdict)
+static __always_inline int bind_report(struct bpf_sock_addr *ctx, __u32 kind, __u64 cookie,
+				       __u64 netns, __u16 family, __u32 port, int reuse,
+				       int verdict)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, proto = ctx->protocol;
 	__u64 ino = exe_ino(), *sent = bpf_map_lookup_elem(&exe_sent, &tgid);
+	int rogue = !verdict;
 	struct pg_event_exe *x;
+	struct pg_agg_key k;
 	struct pg_event *e;
+	__u8 addr[16] = {};
 
+	__builtin_memset(&k, 0, sizeof(k));
+	if (rogue) {
+		struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+
+		ADDR_COPY(addr, family, ctx->user_ip4, ctx->user_ip6);
+		agg_key(&k, kind, port, BPF_CORE_READ(t, group_leader, start_time));
+		if (agg_fold(&k, family, proto, verdict, netns, addr))
+			return 1;
+	}
 	if (sent && *sent == ino) { /* user space has it */
-		e = ev_reserve(kind);
+		e = ev_try(kind, sizeof(*e));
 		if (!e)
-			return;
+			return fold_lost(&k, rogue, kind, family, proto, netns, addr);
+		ev_task(e);
 		bind_fill(e, ctx, cookie, netns, family, port, reuse);
 		e->verdict = verdict;
 		ev_submit(e);
-		return;
+		return 0;
 	}
-	x = (struct pg_event_exe *)ev_reserve_size(kind, sizeof(*x));
+	x = (struct pg_event_exe *)ev_try(kind, sizeof(*x));
 	if (!x)
-		return;
+		return fold_lost(&k, rogue, kind, family, proto, netns, addr);
+	ev_task(&x->ev);
 	bind_fill(&x->ev, ctx, cookie, netns, family, port, reuse);
 	x->ev.verdict = verdict;
 	exe_fill(&x->exe);
 	ev_submit(&x->ev);
 	bpf_map_update_elem(&exe_sent, &tgid, &ino, BPF_ANY);
+	return 0;
 }
 
 static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 {
 	__u32 port = bpf_ntohs(ctx->user_port), kind;
-	int owner, allowed, verdict;
+	int owner, allowed, verdict, folded = 0;
 	struct pg_sock s = {};
 	struct pg_event *e;
 	struct pg_port *p;
@@ -427,23 +622,21 @@ static __always_inline int on_bind(struct bpf_sock_addr *ctx, __u16 family)
 	/* another network namespace's port is not the host's: reported, never denied */
 	allowed = netns != host_netns || verdict || !(p->flags & PG_PORT_DENY);
 	s.reuseport = bind_reuseport(ctx);
+	kind = allowed ? PG_EV_BIND_ATTEMPT : PG_EV_BIND_DENIED;
+	if (!owner) {
+		folded = bind_report(ctx, kind, cookie, netns, family, port, s.reuseport, verdict);
+	} else if ((e = ev_reserve(kind))) {
+		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
+		e->verdict = verdict;
+		ev_submit(e);
+	}
 	if (allowed) { /* EPERM comes before the port is taken: nothing of a denied one is kept */
 		s.port = port;
 		s.family = family;
 		s.proto = ctx->protocol;
+		s.folded = folded;
 		bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
 		proc_watch();
-	}
-	kind = allowed ? PG_EV_BIND_ATTEMPT : PG_EV_BIND_DENIED;
-	if (!owner) {
-		bind_report(ctx, kind, cookie, netns, family, port, s.reuseport, verdict);
-		return allowed;
-	}
-	e = ev_reserve(kind);
-	if (e) {
-		bind_fill(e, ctx, cookie, netns, family, port, s.reuseport);
-		e->verdict = verdict;
-		ev_submit(e);
 	}
 	return allowed;
 }
@@ -462,26 +655,35 @@ static __always_inline int on_post_bind(struct bpf_sock *sk, __u16 family)
 	__u32 port = sk->src_port;
 	struct pg_sock s = {}, *old;
 	struct pg_event *e;
-	__u64 cookie;
+	__u64 cookie, netns;
 
 	if (!port_lookup(port))
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
+	netns = bpf_get_netns_cookie(sk);
 	old = bpf_map_lookup_elem(&socks, &cookie);
-	if (old)
+	if (old) {
 		s.reuseport = old->reuseport;
+		s.folded = old->folded;
+	}
 	s.port = port;
 	s.family = family;
 	s.proto = sk->protocol;
 	s.bound = 1;
+	if (s.folded && !sock_fold(PG_EV_BIND, port, family, sk->protocol, netns))
+		s.folded = 0; /* `agg` is full: this socket goes through the ring from now on */
 	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
 	proc_watch();
+	if (s.folded) {
+		__sync_fetch_and_add(&agg_folded_binds, 1); /* the guard re-syncs its table */
+		return 1;
+	}
 
 	e = ev_reserve(PG_EV_BIND);
 	if (!e)
 		return 1;
 	e->cookie = cookie;
-	e->netns = bpf_get_netns_cookie(sk);
+	e->netns = netns;
 	e->family = family;
 	e->proto = sk->protocol;
 	e->port = port;
@@ -504,6 +706,11 @@ int pg_sock_release(struct bpf_sock *sk)
 
 	if (!s)
 		return 1;
+	if (s->folded &&
+	    sock_fold(PG_EV_RELEASE, s->port, s->family, s->proto, bpf_get_netns_cookie(sk))) {
+		bpf_map_delete_elem(&socks, &cookie);
+		return 1;
+	}
 	e = ev_reserve(PG_EV_RELEASE);
 	if (e) {
 		e->cookie = cookie;
@@ -521,15 +728,53 @@ int pg_sock_release(struct bpf_sock *sk)
 
 /* ---- TCP listen / unlisten ---- */
 
+/* listen() without bind(): the task, for pg_sockops, which sees the port but not the task. */
+static __always_inline void listen_autobind(struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk;
+	struct pg_task t = { .tgid = id >> 32, .pid = (__u32)id };
+
+	t.uid = (__u32)bpf_get_current_uid_gid();
+	t.cgroup_id = bpf_get_current_cgroup_id();
+	t.netns = sk_netns_cookie(sk);
+	bpf_get_current_comm(t.comm, sizeof(t.comm));
+	bpf_map_update_elem(&autobind, &key, &t, BPF_ANY);
+}
+
+/* A TCP socket on a watched port entered or left LISTEN (kind): counted if folded, else sent. */
+static __always_inline void listen_report(struct sock *sk, __u32 kind, __u32 port)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u64 netns = sk_netns_cookie(sk);
+	struct pg_sock *s = bpf_map_lookup_elem(&socks, &cookie);
+	struct pg_event *e;
+
+	if (s && s->folded && sock_fold(kind, port, family, IPPROTO_TCP, netns))
+		return;
+	e = ev_reserve(kind);
+	if (!e)
+		return;
+	e->cookie = cookie;
+	e->netns = netns;
+	e->family = family;
+	e->proto = IPPROTO_TCP;
+	e->port = port;
+	e->reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
+	if (family == AF_INET)
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_rcv_saddr);
+	else
+		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
+	ev_submit(e);
+}
+
 SEC("raw_tp/inet_sock_set_state")
 int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->args[0];
 	int oldstate = (int)ctx->args[1];
 	int newstate = (int)ctx->args[2];
-	struct pg_event *e;
 	__u32 kind, port;
-	__u16 family;
 
 	/*
 	 * A listener leaves LISTEN only for CLOSE (tcp_close(), or
@@ -550,36 +795,14 @@ int pg_sock_state(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	port = BPF_CORE_READ(sk, __sk_common.skc_num);
 	if (port == 0 && kind == PG_EV_LISTEN) {
-		/* listen() without bind(): see pg_sockops. */
-		__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk;
-		struct pg_task t = { .tgid = id >> 32, .pid = (__u32)id };
-
-		t.uid = (__u32)bpf_get_current_uid_gid();
-		t.cgroup_id = bpf_get_current_cgroup_id();
-		t.netns = sk_netns_cookie(sk);
-		bpf_get_current_comm(t.comm, sizeof(t.comm));
-		bpf_map_update_elem(&autobind, &key, &t, BPF_ANY);
+		listen_autobind(sk); /* see pg_sockops */
 		return 0;
 	}
 	if (!port_lookup(port))
 		return 0;
 	if (kind == PG_EV_LISTEN)
 		proc_watch();
-	e = ev_reserve(kind);
-	if (!e)
-		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	e->netns = sk_netns_cookie(sk);
-	e->family = family;
-	e->proto = IPPROTO_TCP;
-	e->port = port;
-	e->reuseport = BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport);
-	if (family == AF_INET)
-		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_rcv_saddr);
-	else
-		BPF_CORE_READ_INTO(&e->addr, sk, __sk_common.skc_v6_rcv_saddr);
-	ev_submit(e);
+	listen_report(sk, kind, port);
 	return 0;
 }
 

@@ -24,12 +24,15 @@
  * it. docs/design.md "Upgrades".
  */
 #ifndef PG_LAYOUT_NEXT
-/* 1: before `meta` (no layout recorded); 2: `ports` a hash of 8192; 3: `ports` an array */
-#define PG_LAYOUT 3
+/*
+ * 1: before `meta` (no layout recorded); 2: `ports` a hash of 8192; 3: `ports`
+ * an array; 4: `agg` (claims folded in the kernel) and pg_sock.folded
+ */
+#define PG_LAYOUT 4
 #define PG_LAYOUT_COMPAT 3 /* the oldest layout whose guard may take over this state */
 #else
 /* tests only (make build-next): a layout that grew, as an upgrade would (tests/e2e/test_upgrade.py) */
-#define PG_LAYOUT 4
+#define PG_LAYOUT 5
 #define PG_LAYOUT_COMPAT 3
 #endif
 #define PG_LAYOUT_OLDEST 1 /* the oldest layout this guard migrates from */
@@ -101,7 +104,47 @@ struct pg_sock {
 	__u16 family;
 	__u16 proto;
 	__u8 reuseport;
-	__u8 bound; /* 0: attempt seen, 1: post_bind seen */
+	__u8 bound;  /* 0: attempt seen, 1: post_bind seen */
+	__u8 folded; /* 1: its claims are counted in `agg`, not sent (layout 4) */
+	__u8 pad;
+};
+
+/*
+ * Claims folded in the kernel (layout 4). A rogue's repeated claims of one
+ * port, by one process, of one kind, are counted in `agg` instead of each
+ * going through the ring: the first of a key in an epoch is sent at once
+ * (unless the key was busy in the epoch before), the rest only counted.
+ * The guard advances `agg_epoch` on its coalescing timer and collects the
+ * epochs before the last into counted journal lines (a folded claim counts
+ * as sent in `counters`). With coalesce_window = 0
+ * the kernel folds only while the ring is backed up (the guard is behind),
+ * and a record the full ring refuses is folded instead of lost.
+ */
+#define PG_AGG_MAX 16384 /* distinct keys in the two epochs the guard holds */
+struct pg_agg_key {
+	__u64 start;  /* the process's start time (task start_time, ns): a pid reused is another key */
+	__u32 epoch;
+	__u32 tgid;
+	__u16 port;
+	__u8 kind;    /* enum pg_kind */
+	__u8 pad[5];
+};
+
+struct pg_agg {
+	__u64 count;	 /* claims folded: counted here, not sent */
+	__u64 first_ns;	 /* bpf_ktime_get_boot_ns() of the key's first claim */
+	__u64 last_ns;	 /* ... of the last one folded */
+	__u64 cgroup_id;
+	__u64 netns;
+	__u32 pid;	 /* the thread of the first claim */
+	__u32 uid;
+	__u16 family;
+	__u16 proto;
+	__u8 verdict;
+	__u8 sent;	 /* 1: the key's first claim went through the ring */
+	__u8 pad[2];
+	char comm[PG_COMM_LEN];
+	__u8 addr[16];	 /* of the first claim (attempts only); IPv4 in the first 4 bytes */
 };
 
 struct pg_event {

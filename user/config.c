@@ -1410,7 +1410,7 @@ int config_parse_opt(const char *path, struct pg_config **out, FILE *errs, int k
 	}
 	strcpy(ctx->c->name, "portguard");
 	ctx->c->mode = PG_MODE_ENFORCE;
-	ctx->c->ring_buffer_kb = 8192;
+	ctx->c->ring_buffer_kb = 1024; /* with claims folded in the kernel (agg.h), plenty */
 	ctx->c->reclaim = 1;
 	ctx->c->journal_max = 64ULL << 20;
 	ctx->c->syslog = 1;

@@ -61,7 +61,7 @@ struct pg_config {
 	char *control_group;	/* group of the control socket (read-only requests), or NULL */
 	char *state_dir;	/* default /var/lib/portguard/<name> */
 	char *log_dir;		/* default /var/log/portguard/<name> */
-	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 8192 */
+	uint32_t ring_buffer_kb; /* kernel->daemon ring buffer, default 1024 */
 	enum pg_on_rogue on_rogue; /* default deny */
 	int reclaim;		/* on_conflict = reclaim (default, enforce mode only) | alert */
 	uint64_t journal_max;	/* rotate events.jsonl past this size (default 64M) */

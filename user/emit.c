@@ -59,6 +59,12 @@ void emit_publish(struct pg_ev *ev)
 	free(line);
 }
 
+void emit_folded(struct pg_ev *ev)
+{
+	metrics_count(ev);
+	emit_publish(ev); /* counted already: no second coalescing */
+}
+
 void emit_event(struct pg_ev *ev)
 {
 	metrics_count(ev);

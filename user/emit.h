@@ -15,6 +15,8 @@
 struct pg_config;
 void emit_set_config(const struct pg_config *c);
 void emit_event(struct pg_ev *ev);
+/* A summary the kernel counted (ev->folded): metrics by its count, published as is. */
+void emit_folded(struct pg_ev *ev);
 /* Past coalescing (alerts.c's summaries come this way). */
 void emit_publish(struct pg_ev *ev);
 /* The recent conflicts, oldest first, into out (at most ST_RECENT); how many. */

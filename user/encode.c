@@ -251,6 +251,8 @@ static json_object *enc_event(const struct pg_ev *ev)
 		enc_bool(o, "coalesced", 1);
 		enc_int(o, "window_ms", (int64_t)ev->window_ms);
 	}
+	if (ev->folded)
+		enc_str(o, "counted_in", "kernel");
 	return o;
 }
 

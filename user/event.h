@@ -136,6 +136,7 @@ struct pg_ev {
 	/* coalescing (EVF_COALESCE): 1 for the first of a window, N for its summary */
 	long count;
 	int coalesced;
+	int folded;		/* the kernel counted them (agg.h): count claims in one line */
 	uint64_t window_ms;
 	union {
 		struct ev_kernel k;

@@ -17,6 +17,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agg.h"
 #include "alerts.h"
 #include "claims.h"
 #include "config.h"
@@ -302,6 +303,7 @@ static int guard_attach(struct pg_config *cfg)
 /* Journal, alerts, metrics, services: everything before the kernel's maps. */
 static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 {
+	static const struct agg_hooks agg_hooks = { watch_on_folded, watch_folded_binds };
 	int err;
 
 	fs_path(journal, len, cfg->state_dir, FS_JOURNAL, NULL);
@@ -310,7 +312,8 @@ static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 		return err;
 	}
 	emit_set_config(cfg);
-	if ((err = alerts_init(cfg, emit_publish)) || (err = metrics_init(cfg, &G.L)))
+	if ((err = alerts_init(cfg, emit_publish)) || (err = metrics_init(cfg, &G.L)) ||
+	    (err = agg_init(&G.L, &agg_hooks, cfg->coalesce_ms)))
 		return err;
 	if ((err = supervise_init(cfg, guard_on_service)))
 		return err;
@@ -387,7 +390,9 @@ static void guard_started(int ready_fd)
 
 static void guard_close(void)
 {
-	alerts_close(); /* open coalescing windows are journaled now */
+	agg_flush(); /* what the kernel folded, then the open coalescing windows: journaled now */
+	agg_close();
+	alerts_close();
 	metrics_close();
 	control_close();
 	supervise_cleanup();

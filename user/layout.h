@@ -31,6 +31,7 @@ enum layout_map {
 	LM_SOCKS,
 	LM_PROCS,
 	LM_AUTOBIND,
+	LM_AGG,
 	LM_EVENTS,
 	LM_COUNTERS,
 	LM_META,

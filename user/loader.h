@@ -61,6 +61,14 @@ int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16
 			uint16_t proto);
 int loader_watch_pid(struct loader *L, uint32_t pid);
 /*
+ * Claims folded in the kernel (include/portguard.h, `agg`): the map, the
+ * epoch of new keys and whether repeats fold while the ring keeps up, and
+ * how many claims were folded or keys made (and binds folded) since the load.
+ */
+int loader_agg_fd(struct loader *L);
+void loader_set_agg(struct loader *L, uint32_t epoch, int always);
+uint64_t loader_agg_folded(struct loader *L, uint64_t *binds);
+/*
  * The cookie of this process's network namespace, from a BPF program seeing
  * a socket we make (for kernels without SO_NETNS_COOKIE, Linux < 5.14); 0 on failure.
  */

@@ -32,21 +32,27 @@ static int m_dirty_armed;
 
 void metrics_kernel_event(unsigned int kind)
 {
+	metrics_kernel_events(kind, 1);
+}
+
+void metrics_kernel_events(unsigned int kind, uint64_t n)
+{
 	if (kind < PG_EV_KIND_MAX)
-		m_kernel[kind]++;
+		m_kernel[kind] += n;
 }
 
 void metrics_count(const struct pg_ev *ev)
 {
 	int i, port = ev_flags(ev->type) & EVF_KERNEL ? ev->u.k.port : 0;
+	uint32_t n = ev->folded ? (uint32_t)ev->count : 1; /* the kernel counted them */
 	struct pg_service *s;
 
 	switch (ev->type) {
 	case EV_ROGUE_BIND:
-		m_rogue[port]++;
+		m_rogue[port] += n;
 		break;
 	case EV_BIND_DENIED:
-		m_denied[port]++;
+		m_denied[port] += n;
 		if (ev->u.k.action == EVA_KILLED)
 			m_killed[port]++;
 		break;

@@ -22,6 +22,7 @@ void metrics_set_config(const struct pg_config *c);
 void metrics_count(const struct pg_ev *ev);
 /* The kernel delivered an event of this kind. */
 void metrics_kernel_event(unsigned int kind);
+void metrics_kernel_events(unsigned int kind, uint64_t n);
 /* Something changed: schedule a write of metrics_file. */
 void metrics_dirty(void);
 /* The exposition text. */

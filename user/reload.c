@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "agg.h"
 #include "alerts.h"
 #include "cgroup.h"
 #include "config.h"
@@ -135,6 +136,7 @@ static void reload_done(void *arg, struct pg_service **started, int n)
 	RL.x->reloading = 0;
 	reclaim_reset(); /* pending reclaims name services by their old order */
 	alerts_set_config(RL.x->cfg);
+	agg_set_window(RL.x->cfg->coalesce_ms);
 	emit_set_config(RL.x->cfg);
 	metrics_set_config(RL.x->cfg);
 	/* entries are rewritten in place: no moment without enforcement */

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agg.h"
 #include "cgroup.h"
 #include "claims.h"
 #include "config.h"
@@ -54,6 +55,7 @@ int snapshot_guard(struct status *st)
 	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 };
 	int i, err;
 
+	agg_settle(); /* sockets the kernel folded are in the table first */
 	memset(st, 0, sizeof(*st));
 	watch_check_holders(0);
 	loader_counters(&S->L, lost, sent);

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "agg.h"
 #include "cgroup.h"
 #include "claims.h"
 #include "config.h"
@@ -146,8 +147,10 @@ void watch_resync(const char *why)
 	for (i = 0; i < r.n; i++) { /* from now on the kernel reports their release */
 		int k;
 
-		loader_watch_socket(&W.x->L, r.socks[i].cookie, r.socks[i].port, r.socks[i].family,
-				    r.socks[i].proto);
+		/* ENOENT: a folded socket, released unseen since the dump */
+		if (loader_watch_socket(&W.x->L, r.socks[i].cookie, r.socks[i].port,
+					r.socks[i].family, r.socks[i].proto) == -ENOENT)
+			claims_remove(&W.claims, r.socks[i].cookie);
 		for (k = 0; k < r.socks[i].nholders; k++)
 			loader_watch_pid(&W.x->L, r.socks[i].holders[k].pid);
 	}
@@ -350,6 +353,7 @@ static void watch_on_bind_attempt(const struct pg_event *e, const struct pg_exe 
 		return;
 	if (watch_is_owner(supervise_by_port(e->port), e->cgroup_id) &&
 	    e->netns == W.x->host_netns) {
+		agg_settle(); /* the holders the kernel folded are known before the verdict */
 		if (judge_attempt(watch_judge(), c, e, &holder) == J_CONFLICT)
 			watch_conflict(c, e, holder);
 		return;
@@ -450,6 +454,8 @@ static void watch_on_release(const struct pg_event *e)
 		return;
 	copy = *c;
 	claims_remove(&W.claims, e->cookie);
+	if (!e->child)
+		agg_settle(); /* a failed bind is judged against every holder */
 	if (judge_release(watch_judge(), &copy, e, &holder) == J_CONFLICT)
 		watch_conflict(&copy, e, holder);
 	if (e->child) {
@@ -533,6 +539,66 @@ int watch_on_kevent(void *ctx, void *data, size_t size)
 	return stop;
 }
 
+/* ---- claims folded in the kernel (agg.h) ---- */
+
+/* The kernel record a folded key stands for. */
+static void watch_folded_event(struct pg_event *e, const struct pg_agg_key *k,
+			       const struct pg_agg *v)
+{
+	memset(e, 0, sizeof(*e));
+	e->ts_ns = v->last_ns;
+	e->cgroup_id = v->cgroup_id;
+	e->netns = v->netns;
+	e->kind = k->kind;
+	e->tgid = k->tgid;
+	e->pid = v->pid;
+	e->uid = v->uid;
+	e->family = v->family;
+	e->proto = v->proto;
+	e->port = k->port;
+	e->verdict = v->verdict;
+	memcpy(e->addr, v->addr, sizeof(e->addr));
+	memcpy(e->comm, v->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = 0;
+}
+
+/*
+ * n claims of one process the kernel folded: a counted line for its
+ * attempts and denials (its binds, listens and releases are counted in the
+ * metrics only; the claim table learns the sockets it holds by re-sync).
+ */
+void watch_on_folded(const struct pg_agg_key *k, const struct pg_agg *v, uint64_t n)
+{
+	struct pg_event e;
+	struct pg_ev ev;
+
+	metrics_kernel_events(k->kind, n);
+	if (k->kind != PG_EV_BIND_DENIED && k->kind != PG_EV_BIND_ATTEMPT)
+		return;
+	watch_folded_event(&e, k, v);
+	if (k->kind == PG_EV_BIND_DENIED) {
+		watch_kev(&ev, EV_BIND_DENIED, &e);
+		ev.u.k.action = EVA_DENIED;
+		W.denied[e.port] += n;
+	} else {
+		watch_kev(&ev, e.netns == W.x->host_netns ? EV_ROGUE_BIND : EV_NETNS_CLAIM, &e);
+		ev.u.k.stage = "bind";
+	}
+	ev_set_exe(&ev, NULL, e.tgid);
+	ev_detail(&ev, "%s", e.netns != W.x->host_netns ? "claims in another network namespace"
+			     : supervise_by_port(e.port) ? "process outside the owner's cgroup"
+			     : "reserved port: no service owns it");
+	ev.count = (long)n;
+	ev.coalesced = ev.folded = 1;
+	ev.window_ms = W.x->cfg->coalesce_ms ? W.x->cfg->coalesce_ms : AGG_OVERLOAD_MS;
+	emit_folded(&ev);
+}
+
+void watch_folded_binds(void)
+{
+	watch_resync("sockets folded in the kernel");
+}
+
 /* The journal's events_lost for what the pinned counters gained since the last report. */
 static void watch_report_lost(uint64_t n, int start)
 {
@@ -578,7 +644,7 @@ static void watch_check_lost(int start)
 
 /*
  * One batch. At start-up, before the loop runs, a backlog (a full ring is
- * 8 MiB, some 75,000 events) or a storm that goes on is left to the loop,
+ * 1 MiB by default, some 9,000 events) or a storm that goes on is left to the loop,
  * batch by batch, with the control socket answering between; what was read
  * after the seed can add a claim whose release is still to come, so the
  * table is made true again before anything acts on it.
@@ -590,6 +656,7 @@ void watch_consume(int start)
 	W.batch_left = WATCH_BATCH;
 	loader_consume(&W.x->L);
 	W.batch_left = 0;
+	agg_after_batch();
 	watch_check_lost(start);
 	if (start && W.events_seen != seen)
 		watch_resync("backlog");

@@ -22,6 +22,7 @@ import test_listen  # noqa: E402
 import test_notify  # noqa: E402
 import test_reload  # noqa: E402
 import test_restart  # noqa: E402
+import test_storm  # noqa: E402
 import test_upgrade  # noqa: E402
 
 WEB = BASE + 0        # owned by the http service "web"
@@ -467,6 +468,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_hostile),
         unittest.defaultTestLoader.loadTestsFromModule(test_notify),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce),
+        unittest.defaultTestLoader.loadTestsFromModule(test_storm),
         unittest.defaultTestLoader.loadTestsFromModule(test_upgrade)])
     if len(sys.argv) > 1:
         suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:],

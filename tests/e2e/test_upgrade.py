@@ -101,13 +101,13 @@ class UpgradeTest(GuardTest):
     def test_upgrade_and_downgrade_under_load_keep_enforcement_and_the_backlog(self):
         g = self.enforce_guard()
         self.run_as(g, PORTGUARD)
-        self.assertEqual(meta(g)["layout"], 3)
+        self.assertEqual(meta(g)["layout"], 4)
         web = g.service("web")
         owner = self.loop(WEB, os.path.join(g.cgroup_dir(), "web"))  # EADDRINUSE: ours, let by
         rogue = self.loop(FREE)                                      # EPERM, every one
         wait_for(lambda: g.events("bind_denied"), 20, "the rogue's first denials")
         seen = len(g.events("layout_migrated"))
-        for binary, frm, to in ((NEXT, 3, 4), (PORTGUARD, 4, 3)):
+        for binary, frm, to in ((NEXT, 4, 5), (PORTGUARD, 5, 4)):
             g.kill9()  # a crash, or systemd stopping the old guard for the new one
             before = sum(e.get("count", 1) for e in g.events("bind_denied"))
             # the rogue is denied meanwhile: the old ring fills with old-sized records
@@ -166,11 +166,11 @@ class UpgradeTest(GuardTest):
                         "0", "0", "0", "0", "value", *[str(b) for b in old]], check=True)
         rogue = self.loop(FREE)  # the old programs deny it meanwhile, the new ones after
         self.run_as(g, PORTGUARD)
-        self.assertIn("layout 2 -> 3: ports migrated", g.stderr())
+        self.assertIn("layout 2 -> 4: ports migrated", g.stderr())
         mig = g.events("layout_migrated")
-        self.assertEqual([(e["from"], e["to"]) for e in mig], [(2, 3)])
+        self.assertEqual([(e["from"], e["to"]) for e in mig], [(2, 4)])
         self.assertGreaterEqual(mig[0]["copied"], len(held))
-        self.assertEqual(meta(g)["layout"], 3)
+        self.assertEqual(meta(g)["layout"], 4)
         r = subprocess.run(["bpftool", "map", "show", "pinned", os.path.join(pins, "ports"),
                             "-j"], capture_output=True, text=True, check=True)
         self.assertEqual((json.loads(r.stdout)["type"], json.loads(r.stdout)["max_entries"]),
@@ -219,11 +219,16 @@ class UpgradeTest(GuardTest):
         with open(g.conf, "w") as f:
             f.write(text.replace("[guard]\n", "[guard]\nring_buffer_kb = 64\n", 1))
         self.run_as(g, PORTGUARD)
-        self.assertIn("layout 3 -> 3: events migrated", g.stderr())
+        self.assertIn("layout 4 -> 4: events migrated", g.stderr())
         mig = g.events("layout_migrated")
         self.assertEqual(len(mig), 1)
-        self.assertEqual(mig[0]["ring_read"] + sum(e["count"] for e in g.events("events_lost")),
-                         n)  # every denial while no guard ran, read or counted
+        self.assertGreater(mig[0]["ring_read"], 0)
+        # every denial while no guard ran: read from the old ring, folded in the kernel
+        # (collected a tick or two later), or counted as lost
+        wait_for(lambda: sum(e.get("count", 1) for e in g.events("bind_denied")
+                             if e["port"] == FREE) +
+                 sum(e["count"] for e in g.events("events_lost")) == n, 20,
+                 "%d denials journaled" % n)
 
     def test_pins_of_another_type_are_refused_not_read(self):
         """Another root tool's map where ours should be: a per-CPU `meta` (a lookup

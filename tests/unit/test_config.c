@@ -828,7 +828,7 @@ static void test_enforce_keys_values(void **state)
 	assert_num("default on_rogue", c->on_rogue, PG_ROGUE_DENY);
 	assert_num("default reclaim", c->reclaim, 1);
 	assert_num("default journal_max", (long long)c->journal_max, 64 << 20);
-	assert_num("default ring_buffer_kb", c->ring_buffer_kb, 8192);
+	assert_num("default ring_buffer_kb", c->ring_buffer_kb, 1024);
 	assert_num("default coalesce_ms", (long long)c->coalesce_ms, 1000);
 	assert_str("default bpffs", c->bpffs, "/sys/fs/bpf");
 	config_free(c);
