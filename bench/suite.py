@@ -104,7 +104,7 @@ def wait_for(pred, what, timeout=30.0, step=0.05):
 
 def build_helpers(d):
     out = {}
-    for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"])):
+    for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"]), ("forks", [])):
         exe = os.path.join(d, name)
         subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, os.path.join(HERE, name + ".c")]
                        + extra, check=True, timeout=120)
@@ -127,7 +127,7 @@ class Guard:
         with open(self.conf, "w") as f:
             f.write("[guard]\nname = %s\nports = %s\nprotected = %s\nmode = %s\n"
                     "control = %s/ctl.sock\nstate_dir = %s\nlog_dir = %s/log\nbpffs = %s\n"
-                    "ring_buffer_kb = 8192\non_rogue = deny\n%s\n%s"
+                    "on_rogue = deny\n%s\n%s"
                     % (NAME, ports, protected, mode, self.dir, self.state, self.dir,
                        self.bpffs, extra, services))
 
@@ -598,6 +598,7 @@ def run():
                 rows.append((name, "FAILED: %s" % str(e).replace("\n", " ")[:200], "-", "-"))
                 return None
 
+        storm_rows = []
         foreign = foreign_cgroup_progs()
         c_none = step("cost, no guard", cost, tools)
         polls = {}
@@ -632,6 +633,8 @@ def run():
         finally:
             g.shutdown()
 
+        import storms  # noqa: E402 (it imports this module)
+        storm_rows = storms.run(d, tools, step)
         rec = step("reclaim", reclaim, d)
         idl = step("idle + footprint", idle, d)
         c_none2 = step("cost, no guard (again)", cost, tools)
@@ -713,6 +716,8 @@ def run():
                      % ("every attempt accounted for" if acc == s["attempts"]
                         else "NOT all accounted", s["attempts"] - acc, s["other"],
                         s["drain_s"])))
+
+    rows += storm_rows
 
     # 6. reclaim
     if rec:

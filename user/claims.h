@@ -40,6 +40,7 @@ struct claim {
 	int nholders;
 	struct claim_holder holders[CLAIM_MAX_HOLDERS];
 	int32_t pnext, pprev;	/* the claims of the same port (indexes into v; -1 ends) */
+	uint32_t mark;		/* the caller's (watch_resync: seen in the dump of that round) */
 };
 
 /* v[0..n) dense (any order: a removal moves the last claim into the hole). */

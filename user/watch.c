@@ -47,6 +47,7 @@ static struct {
 	uint64_t events_seen;
 	uint64_t lost_seen;
 	int need_resync;
+	uint32_t resync_round;	/* claim.mark of the claims in the latest dump */
 	uint32_t denied[65536]; /* binds denied in the kernel, per port */
 	struct judge_env J;	/* what the verdicts are judged against */
 } W;
@@ -131,12 +132,17 @@ void watch_resync(const char *why)
 	 * Gone: holding claims of the host namespace not in the dump, and any
 	 * claim whose socket the kernel no longer tracks (its release was lost).
 	 */
+	W.resync_round++;
+	for (i = 0; i < r.n; i++) {
+		struct claim *c = claims_find(&W.claims, r.socks[i].cookie);
+
+		if (c)
+			c->mark = W.resync_round;
+	}
 	for (i = 0; i < W.claims.n;) {
 		struct claim *c = &W.claims.v[i];
-		int j, found = 0;
+		int found = c->mark == W.resync_round;
 
-		for (j = 0; j < r.n && !found; j++)
-			found = r.socks[j].cookie == c->cookie;
 		if ((c->netns == W.x->host_netns && claim_is_holding(c) && !found) ||
 		    !loader_socket_tracked(&W.x->L, c->cookie))
 			claims_remove(&W.claims, c->cookie);
@@ -199,14 +205,10 @@ void watch_check_holders(uint32_t pid)
 		portset_free(want);
 		return;
 	}
-	for (i = 0; i < W.claims.n; i++) {
-		struct claim *c = &W.claims.v[i];
+	for (j = 0; j < r.n; j++) {
+		struct claim *c = claims_find(&W.claims, r.socks[j].cookie);
 
-		if (!watch_check_applies(c, pid))
-			continue;
-		for (j = 0; j < r.n && r.socks[j].cookie != c->cookie; j++)
-			;
-		if (j < r.n)
+		if (c && watch_check_applies(c, pid))
 			watch_prune_holders(c, pid, r.socks[j].inode);
 	}
 	diag_free(&r);
@@ -346,14 +348,16 @@ static void watch_port_taken(int port)
 
 static void watch_on_bind_attempt(const struct pg_event *e, const struct pg_exe *exe)
 {
-	struct claim *c = watch_claim(e);
+	int owner = watch_is_owner(supervise_by_port(e->port), e->cgroup_id) &&
+		    e->netns == W.x->host_netns;
 	const struct claim *holder;
+	struct claim *c;
 
-	if (!c)
-		return;
-	if (watch_is_owner(supervise_by_port(e->port), e->cgroup_id) &&
-	    e->netns == W.x->host_netns) {
+	if (owner)
 		agg_settle(); /* the holders the kernel folded are known before the verdict */
+	if (!(c = watch_claim(e))) /* after: a re-sync moves claims */
+		return;
+	if (owner) {
 		if (judge_attempt(watch_judge(), c, e, &holder) == J_CONFLICT)
 			watch_conflict(c, e, holder);
 		return;
@@ -467,16 +471,22 @@ static void watch_on_release(const struct pg_event *e)
 	watch_listen_state(&copy);
 }
 
+/* The cgroup of a denied binder, by id (or by pid, if the cgroup is gone). */
+static void watch_denied_cgroup(struct pg_ev *ev, const struct pg_event *e)
+{
+	ev->u.k.has_cgroup = 1;
+	if (cg_path_of_id(e->cgroup_id, ev->u.k.cgroup, sizeof(ev->u.k.cgroup)) &&
+	    cg_of_pid(e->tgid, ev->u.k.cgroup, sizeof(ev->u.k.cgroup)))
+		ev->u.k.cgroup[0] = 0;
+}
+
 static void watch_on_denied(const struct pg_event *e, const struct pg_exe *exe)
 {
 	struct pg_ev ev;
 
 	watch_kev(&ev, EV_BIND_DENIED, e);
 	ev_set_exe(&ev, exe, e->tgid);
-	ev.u.k.has_cgroup = 1;
-	if (cg_path_of_id(e->cgroup_id, ev.u.k.cgroup, sizeof(ev.u.k.cgroup)) &&
-	    cg_of_pid(e->tgid, ev.u.k.cgroup, sizeof(ev.u.k.cgroup)))
-		ev.u.k.cgroup[0] = 0;
+	watch_denied_cgroup(&ev, e);
 	W.denied[e->port]++;
 	ev.u.k.action = config_port_policy(W.x->cfg, e->port) == PG_ROGUE_KILL
 				? watch_kill_binder(e) : EVA_DENIED;
@@ -578,6 +588,7 @@ void watch_on_folded(const struct pg_agg_key *k, const struct pg_agg *v, uint64_
 	watch_folded_event(&e, k, v);
 	if (k->kind == PG_EV_BIND_DENIED) {
 		watch_kev(&ev, EV_BIND_DENIED, &e);
+		watch_denied_cgroup(&ev, &e);
 		ev.u.k.action = EVA_DENIED;
 		W.denied[e.port] += n;
 	} else {

@@ -1,0 +1,319 @@
+"""Storm benchmarks of `make bench` (issue 12), each beside its baseline in the
+same run (bench/suite.py calls run()):
+
+  sight      a fresh rogue bind (a new process, on another guarded port) ->
+             its line on `portguard events --follow`: on the quiet guard (the
+             baseline), during a 3 s flat-out storm from 2 processes, and
+             right after it; in observe mode with coalesce_window = 0 and in
+             enforce mode with the defaults
+  status     `portguard status --json` wall time, quiet (baseline), during
+             and right after the storm
+  lost       events the kernel lost, and whether the journal's counts of the
+             storm add up to the binders' own count of attempts
+  memory     the guard's RSS at rest and its peak (VmHWM) after the storm
+  distinct   1,000 short-lived processes binding one port 20 times each:
+             every one must be in the journal with its exact count
+  programs   each BPF program's own cost (kernel.bpf_stats_enabled:
+             run_time_ns / run_cnt) over an unguarded bind()+close() loop
+
+Nothing here is a pass/fail assertion on time: the rows say what was
+measured, and a measurement that cannot be made fails the run loudly.
+"""
+import json
+import os
+import socket
+import statistics
+import subprocess
+import threading
+import time
+
+import suite
+from suite import DETECT_PORT, GUARDED, PG, PROTECTED, STORM_PORTS, UNGUARDED_PORT
+
+STORM_SECS = 3
+FRESH = 20            # fresh binds per phase (quiet, during, after)
+DISTINCT_PROCS = 1000
+DISTINCT_BINDS = 20
+
+
+class Follower:
+    """`portguard events --follow --json`, read raw; the arrival time of the
+    first line naming each awaited pid (a substring search: the reader keeps
+    up with any storm without parsing every line)."""
+
+    def __init__(self, g):
+        self.p = subprocess.Popen([PG, "events", "--follow", "--json", "-c", g.conf],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.want = {}
+        self.lines = 0
+        self.eof = False
+        self.cv = threading.Condition()
+        self.th = threading.Thread(target=self.read, daemon=True)
+        self.th.start()
+
+    def read(self):
+        fd, buf = self.p.stdout.fileno(), b""
+        while True:
+            data = os.read(fd, 1 << 20)
+            now = time.time_ns()
+            if not data:
+                with self.cv:
+                    self.eof = True
+                    self.cv.notify_all()
+                return
+            buf += data
+            end = buf.rfind(b"\n")
+            if end < 0:
+                continue
+            block, buf = buf[:end], buf[end + 1:]
+            with self.cv:
+                self.lines += block.count(b"\n") + 1
+                for pid, seen in self.want.items():
+                    if seen is None and (b'"pid":%d,' % pid) in block:
+                        self.want[pid] = now
+                        self.cv.notify_all()
+
+    def await_pid(self, pid, timeout):
+        with self.cv:
+            self.cv.wait_for(lambda: self.want.get(pid) is not None or self.eof, timeout)
+            return self.want.pop(pid, None)
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+        self.th.join(10)
+
+
+def fresh_sight(fol, port, timeout=30.0):
+    """A new process binds `port` once; ms from its bind() return to the line."""
+    go_r, go_w = os.pipe()
+    t_r, t_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: wait for the go, bind, say when bind() returned
+        try:
+            os.read(go_r, 1)
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                pass
+            os.write(t_w, b"%d" % time.time_ns())
+        finally:
+            os._exit(0)
+    os.close(go_r)
+    os.close(t_w)
+    with fol.cv:
+        fol.want[pid] = None  # awaited before it binds: its line cannot be missed
+    os.write(go_w, b"g")
+    os.close(go_w)
+    t_bind = int(os.read(t_r, 64) or b"0")
+    os.close(t_r)
+    os.waitpid(pid, 0)
+    seen = fol.await_pid(pid, timeout)
+    if seen is None:
+        raise RuntimeError("no line for a fresh rogue bind (pid %d) within %.0f s%s"
+                           % (pid, timeout, "; the follower was dropped" if fol.eof else ""))
+    return (seen - t_bind) / 1e6
+
+
+def status_ms(g):
+    t0 = time.monotonic()
+    r = g.cli("status", "--json", timeout=60)
+    if r.returncode not in (0, 1):
+        raise RuntimeError("status: exit %d: %s" % (r.returncode, r.stderr.strip()[-200:]))
+    json.loads(r.stdout)
+    return (time.monotonic() - t0) * 1000.0
+
+
+def journal_counts(g, types, ports):
+    n = 0
+    for e in suite.journal(g):
+        if e["type"] in types and e.get("port") in ports:
+            n += e.get("count", 1)
+    return n
+
+
+def storm_sight(tools, d, mode):
+    extra = "coalesce_window = 0\n" if mode == "observe" else ""
+    g = suite.Guard(d, mode, GUARDED, str(PROTECTED), suite.owner_service(), extra)
+    fol = None
+    try:
+        g.start()
+        rest_kb = suite.proc_mem_kb(g.pid).get("VmRSS")
+        fol = Follower(g)
+        fresh_sight(fol, DETECT_PORT)  # the stream is live
+        quiet = [fresh_sight(fol, DETECT_PORT) for _ in range(FRESH)]
+        st_quiet = [status_ms(g) for _ in range(10)]
+        lost0 = g.status()["guard"]["lost"]
+        procs = [subprocess.Popen([tools["storm"], str(p), str(STORM_SECS), "0"],
+                                  stdout=subprocess.PIPE, text=True) for p in STORM_PORTS]
+        during, st_during = [], []
+        time.sleep(0.3)
+        while all(p.poll() is None for p in procs):
+            during.append(fresh_sight(fol, DETECT_PORT))
+            st_during.append(status_ms(g))
+        res = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+        after = [fresh_sight(fol, DETECT_PORT) for _ in range(FRESH)]
+        st_after = [status_ms(g) for _ in range(10)]
+        lost = g.status()["guard"]["lost"] - lost0
+        peak_kb = suite.proc_mem_kb(g.pid).get("VmHWM")
+        lines = fol.lines
+        fol.close()
+        fol = None
+        g.shutdown()  # the kernel's counts are journaled by now
+        attempts = sum(r["attempts"] for r in res)
+        counted = journal_counts(g, ("bind_denied", "rogue_bind"), STORM_PORTS)
+        return {"mode": mode, "quiet": quiet, "during": during, "after": after,
+                "st_quiet": st_quiet, "st_during": st_during, "st_after": st_after,
+                "attempts": attempts, "counted": counted, "lost": lost, "lines": lines,
+                "rest_kb": rest_kb, "peak_kb": peak_kb,
+                "rate": attempts / max(r["secs"] for r in res)}
+    finally:
+        if fol:
+            fol.close()
+        g.shutdown()
+
+
+def distinct(tools, d):
+    g = suite.Guard(d, "enforce", GUARDED, str(PROTECTED), suite.owner_service())
+    try:
+        g.start()
+        r = subprocess.run([tools["forks"], str(STORM_PORTS[0]), str(DISTINCT_PROCS), "4",
+                            str(DISTINCT_BINDS)], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("forks: %s" % r.stderr.strip())
+        want, secs = {}, 0.0
+        for line in r.stdout.splitlines():
+            a, b = line.split()
+            if a == "secs":
+                secs = float(b)
+            else:
+                want[int(a)] = int(b)
+        g.shutdown()
+        got, lines = {}, 0
+        for e in suite.journal(g):
+            if e["type"] == "bind_denied" and e.get("port") == STORM_PORTS[0]:
+                got[e["pid"]] = got.get(e["pid"], 0) + e.get("count", 1)
+                lines += 1
+        exact = sum(1 for pid, n in want.items() if got.get(pid) == n)
+        return {"procs": len(want), "exact": exact, "lines": lines, "secs": secs,
+                "attempts": sum(want.values()), "counted": sum(got.values())}
+    finally:
+        g.shutdown()
+
+
+# ---- each program's own cost ----
+
+def prog_stats():
+    r = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True,
+                       timeout=30)
+    out = {}
+    for p in json.loads(r.stdout or "[]"):
+        name = p.get("name", "")
+        if name.startswith("pg_"):
+            t, n = out.get(name, (0, 0))
+            out[name] = (t + p.get("run_time_ns", 0), n + p.get("run_cnt", 0))
+    return out
+
+
+def programs(tools, d):
+    """The unguarded bind()+close() loop with bpf_stats on: ns per run of each program."""
+    path = "/proc/sys/kernel/bpf_stats_enabled"
+    with open(path) as f:
+        was = f.read().strip()
+    g = suite.Guard(d, "enforce", GUARDED, str(PROTECTED), suite.owner_service())
+    try:
+        g.start()
+        with open(path, "w") as f:
+            f.write("1")
+        s0 = prog_stats()
+        r = subprocess.run([tools["bindloop"], "bind", str(UNGUARDED_PORT), "50000", "1"],
+                           capture_output=True, text=True, timeout=300)
+        s1 = prog_stats()
+        if r.returncode != 0:
+            raise RuntimeError("bindloop: %s" % r.stderr.strip())
+        out = {}
+        for name, (t, n) in s1.items():
+            t0, n0 = s0.get(name, (0, 0))
+            if n - n0 > 0:
+                out[name] = ((t - t0) / float(n - n0), (n - n0) / 50000.0)
+        return out
+    finally:
+        with open(path, "w") as f:
+            f.write(was)
+        g.shutdown()
+
+
+# ---- rows ----
+
+def p(v, q):
+    return suite.pct(v, q) if v else float("nan")
+
+
+def rows(res):
+    out = []
+    for s in res.get("sight", []):
+        if not s:
+            continue
+        m = "observe, coalesce_window = 0" if s["mode"] == "observe" else "enforce, defaults"
+        q = statistics.median(s["quiet"])
+        out.append(("sight of a fresh rogue bind (new process, another guarded port) during "
+                    "a %d s flat-out storm from 2 processes, %s: p50 / max (n)"
+                    % (STORM_SECS, m),
+                    "%.2f / %.2f ms (%d)" % (statistics.median(s["during"]), max(s["during"]),
+                                             len(s["during"])) if s["during"] else "none",
+                    "the quiet guard, same run: %.2f / %.2f ms (%d)"
+                    % (q, max(s["quiet"]), len(s["quiet"])),
+                    "%.1fx" % (statistics.median(s["during"]) / q) if s["during"] else "-"))
+        out.append(("... right after the storm: first / p50 / max (%d)" % len(s["after"]),
+                    "%.2f / %.2f / %.2f ms" % (s["after"][0], statistics.median(s["after"]),
+                                               max(s["after"])),
+                    "quiet: %.2f ms" % q, "%.1fx" % (statistics.median(s["after"]) / q)))
+        sq = statistics.median(s["st_quiet"])
+        out.append(("`portguard status` wall time during / right after the storm, %s: "
+                    "p50 / max" % m,
+                    "%.0f / %.0f ms; after %.0f / %.0f ms"
+                    % (statistics.median(s["st_during"]), max(s["st_during"]),
+                       statistics.median(s["st_after"]), max(s["st_after"]))
+                    if s["st_during"] else "none",
+                    "quiet: %.0f / %.0f ms" % (sq, max(s["st_quiet"])),
+                    "%.1fx" % (statistics.median(s["st_during"]) / sq)
+                    if s["st_during"] else "-"))
+        out.append(("the storm's attempts in the journal (lines and counts), %s" % m,
+                    "%d of %d (%.0f/s), %d lost in the kernel; %d lines on the follower"
+                    % (s["counted"], s["attempts"], s["rate"], s["lost"], s["lines"]),
+                    "binders' own count: %d" % s["attempts"],
+                    "exact" if s["counted"] == s["attempts"] and not s["lost"]
+                    else "%d unaccounted" % (s["attempts"] - s["counted"])))
+        out.append(("guard RSS at rest / peak (VmHWM) after the storm, %s" % m,
+                    "%.1f / %.1f MiB" % (s["rest_kb"] / 1024.0, s["peak_kb"] / 1024.0),
+                    "-", "-"))
+    dd = res.get("distinct")
+    if dd:
+        out.append(("storm of %d distinct short-lived binders, %d binds each, enforce: "
+                    "binders in the journal with their exact count" % (DISTINCT_PROCS,
+                                                                       DISTINCT_BINDS),
+                    "%d of %d (%d lines for %d attempts, %d counted; %.1f s)"
+                    % (dd["exact"], dd["procs"], dd["lines"], dd["attempts"], dd["counted"],
+                       dd["secs"]),
+                    "binders' own count: %d" % dd["attempts"],
+                    "all exact" if dd["exact"] == dd["procs"] else
+                    "%d not exact" % (dd["procs"] - dd["exact"])))
+    pr = res.get("programs")
+    if pr:
+        total = sum(ns * runs for ns, runs in pr.values())
+        out.append(("each BPF program's own cost in an unguarded bind()+close() loop, enforce "
+                    "(bpf_stats run_time_ns / run_cnt; runs per bind)",
+                    "; ".join("%s %.0f ns x %.0f" % (n, ns, runs)
+                              for n, (ns, runs) in sorted(pr.items())),
+                    "-", "%.0f ns of BPF per bind()+close()" % total))
+    return out
+
+
+def run(d, tools, step):
+    res = {"sight": []}
+    for mode in ("observe", "enforce"):
+        res["sight"].append(step("storm sight, %s" % mode, storm_sight, tools, d, mode))
+    res["distinct"] = step("storm of distinct binders", distinct, tools, d)
+    res["programs"] = step("per-program cost", programs, tools, d)
+    return rows(res)
