@@ -21,7 +21,6 @@ measured, and a measurement that cannot be made fails the run loudly.
 """
 import json
 import os
-import socket
 import statistics
 import subprocess
 import threading
@@ -84,36 +83,29 @@ class Follower:
         self.th.join(10)
 
 
-def fresh_sight(fol, port, timeout=30.0):
-    """A new process binds `port` once; ms from its bind() return to the line."""
-    go_r, go_w = os.pipe()
-    t_r, t_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: wait for the go, bind, say when bind() returned
-        try:
-            os.read(go_r, 1)
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                pass
-            os.write(t_w, b"%d" % time.time_ns())
-        finally:
-            os._exit(0)
-    os.close(go_r)
-    os.close(t_w)
+def fresh_sight(fol, tools, port, timeout=30.0):
+    """A new process binds `port` once; ms from its bind() call to the line."""
+    p = subprocess.Popen([tools["fresh"], str(port)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
     with fol.cv:
-        fol.want[pid] = None  # awaited before it binds: its line cannot be missed
-    os.write(go_w, b"g")
-    os.close(go_w)
-    t_bind = int(os.read(t_r, 64) or b"0")
-    os.close(t_r)
-    os.waitpid(pid, 0)
-    seen = fol.await_pid(pid, timeout)
+        fol.want[p.pid] = None  # awaited before it binds: its line cannot be missed
+    out, _ = p.communicate(b"g", timeout=60)
+    seen = fol.await_pid(p.pid, timeout)
     if seen is None:
         raise RuntimeError("no line for a fresh rogue bind (pid %d) within %.0f s%s"
-                           % (pid, timeout, "; the follower was dropped" if fol.eof else ""))
-    return (seen - t_bind) / 1e6
+                           % (p.pid, timeout, "; the follower was dropped" if fol.eof else ""))
+    return (seen - int(out)) / 1e6
+
+
+def warm(fol, tools, port):
+    """Until the follower is subscribed (its first lines may come before it is)."""
+    for _ in range(50):
+        try:
+            return fresh_sight(fol, tools, port, timeout=0.5)
+        except RuntimeError:
+            if fol.eof:
+                raise
+    raise RuntimeError("the follower never saw a fresh rogue bind")
 
 
 def status_ms(g):
@@ -139,10 +131,13 @@ def storm_sight(tools, d, mode):
     fol = None
     try:
         g.start()
-        rest_kb = suite.proc_mem_kb(g.pid).get("VmRSS")
+        mem = suite.proc_mem_kb(g.pid)
+        rest_kb, load_kb = mem.get("VmRSS"), mem.get("VmHWM")
+        with open("/proc/%d/clear_refs" % g.pid, "w") as f:
+            f.write("5")  # VmHWM starts over: the peak below is the storm's, not the load's
         fol = Follower(g)
-        fresh_sight(fol, DETECT_PORT)  # the stream is live
-        quiet = [fresh_sight(fol, DETECT_PORT) for _ in range(FRESH)]
+        warm(fol, tools, DETECT_PORT)
+        quiet = [fresh_sight(fol, tools, DETECT_PORT) for _ in range(FRESH)]
         st_quiet = [status_ms(g) for _ in range(10)]
         lost0 = g.status()["guard"]["lost"]
         procs = [subprocess.Popen([tools["storm"], str(p), str(STORM_SECS), "0"],
@@ -150,10 +145,10 @@ def storm_sight(tools, d, mode):
         during, st_during = [], []
         time.sleep(0.3)
         while all(p.poll() is None for p in procs):
-            during.append(fresh_sight(fol, DETECT_PORT))
+            during.append(fresh_sight(fol, tools, DETECT_PORT))
             st_during.append(status_ms(g))
         res = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
-        after = [fresh_sight(fol, DETECT_PORT) for _ in range(FRESH)]
+        after = [fresh_sight(fol, tools, DETECT_PORT) for _ in range(FRESH)]
         st_after = [status_ms(g) for _ in range(10)]
         lost = g.status()["guard"]["lost"] - lost0
         peak_kb = suite.proc_mem_kb(g.pid).get("VmHWM")
@@ -166,7 +161,7 @@ def storm_sight(tools, d, mode):
         return {"mode": mode, "quiet": quiet, "during": during, "after": after,
                 "st_quiet": st_quiet, "st_during": st_during, "st_after": st_after,
                 "attempts": attempts, "counted": counted, "lost": lost, "lines": lines,
-                "rest_kb": rest_kb, "peak_kb": peak_kb,
+                "rest_kb": rest_kb, "peak_kb": peak_kb, "load_kb": load_kb,
                 "rate": attempts / max(r["secs"] for r in res)}
     finally:
         if fol:
@@ -257,8 +252,9 @@ def rows(res):
             continue
         m = "observe, coalesce_window = 0" if s["mode"] == "observe" else "enforce, defaults"
         q = statistics.median(s["quiet"])
-        out.append(("sight of a fresh rogue bind (new process, another guarded port) during "
-                    "a %d s flat-out storm from 2 processes, %s: p50 / max (n)"
+        out.append(("sight of a fresh rogue bind (a new process on another guarded port: "
+                    "bind() call -> its line on `events --follow`) during a %d s flat-out "
+                    "storm from 2 processes, %s: p50 / max (n)"
                     % (STORM_SECS, m),
                     "%.2f / %.2f ms (%d)" % (statistics.median(s["during"]), max(s["during"]),
                                              len(s["during"])) if s["during"] else "none",
@@ -285,9 +281,11 @@ def rows(res):
                     "binders' own count: %d" % s["attempts"],
                     "exact" if s["counted"] == s["attempts"] and not s["lost"]
                     else "%d unaccounted" % (s["attempts"] - s["counted"])))
-        out.append(("guard RSS at rest / peak (VmHWM) after the storm, %s" % m,
+        out.append(("guard RSS at rest / peak during and after the storm (VmHWM, reset "
+                    "after start-up), %s" % m,
                     "%.1f / %.1f MiB" % (s["rest_kb"] / 1024.0, s["peak_kb"] / 1024.0),
-                    "-", "-"))
+                    "start-up peak (loading the BPF object): %.1f MiB" % (s["load_kb"] / 1024.0),
+                    "-"))
     dd = res.get("distinct")
     if dd:
         out.append(("storm of %d distinct short-lived binders, %d binds each, enforce: "

@@ -104,7 +104,8 @@ def wait_for(pred, what, timeout=30.0, step=0.05):
 
 def build_helpers(d):
     out = {}
-    for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"]), ("forks", [])):
+    for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"]), ("forks", []),
+                        ("fresh", [])):
         exe = os.path.join(d, name)
         subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, os.path.join(HERE, name + ".c")]
                        + extra, check=True, timeout=120)

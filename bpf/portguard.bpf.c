@@ -29,8 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
-/* A quarter of the ring's size: more than this waiting to be read, the guard is behind. */
-const volatile __u64 ring_busy_at = (1 << 20) / 4;
+/* A sixteenth of the ring (64 KiB of 1 MiB, some 2 ms of work): more waiting, the guard is behind. */
+const volatile __u64 ring_busy_at = (1 << 20) / 16;
 
 /* Every port number a slot: one lookup, no hashing; flags 0 is a port not watched. */
 struct {
@@ -139,12 +139,13 @@ __u64 host_netns = 0;
 __u32 agg_epoch = 0;
 __u32 agg_always = 0;
 /*
- * Claims folded (all kinds), keys made, and binds of folded sockets (the
- * claim table does not know them): the guard's timer runs while they grow.
+ * Claims folded (all kinds), keys made, and binds, listens and releases of
+ * folded sockets (the claim table learns those by dumps): the guard's timer
+ * runs while they grow.
  */
 __u64 agg_folded = 0;
 __u64 agg_made = 0;
-__u64 agg_folded_binds = 0;
+__u64 agg_folded_socks = 0;
 
 /*
  * struct net.net_cookie was an atomic64_t until Linux 5.12 (3d368ab87cf6,
@@ -286,7 +287,7 @@ static __always_inline void proc_watch(void)
 
 /* ---- claims folded in the kernel ---- */
 
-/* The guard is behind: a quarter of the ring is waiting to be read. */
+/* The guard is behind: more than ring_busy_at is waiting to be read. */
 static __always_inline int ring_busy(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_busy_at;
@@ -401,7 +402,10 @@ static __always_inline int sock_fold(__u32 kind, __u32 port, __u16 family, __u16
 	struct pg_agg_key k;
 
 	agg_key(&k, kind, port, 0);
-	return agg_count(&k, family, proto, 0, netns, NULL);
+	if (!agg_count(&k, family, proto, 0, netns, NULL))
+		return 0;
+	__sync_fetch_and_add(&agg_folded_socks, 1); /* the guard's dumps follow the socket */
+	return 1;
 }
 
 /* ---- bind attempts ---- */
@@ -674,10 +678,8 @@ static __always_inline int on_post_bind(struct bpf_sock *sk, __u16 family)
 		s.folded = 0; /* `agg` is full: this socket goes through the ring from now on */
 	bpf_map_update_elem(&socks, &cookie, &s, BPF_ANY);
 	proc_watch();
-	if (s.folded) {
-		__sync_fetch_and_add(&agg_folded_binds, 1); /* the guard re-syncs its table */
+	if (s.folded)
 		return 1;
-	}
 
 	e = ev_reserve(PG_EV_BIND);
 	if (!e)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Claims folded in the kernel: epochs, collection, exact counts (agg.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,7 +21,7 @@ static struct {
 	uint32_t epoch;
 	int armed;
 	uint64_t seen;	     /* loader_agg_folded() when the timer last ran */
-	uint64_t binds_seen; /* ... its binds, when the claim table was last re-synced */
+	uint64_t socks_seen; /* ... its socket folds, when the claim table was last re-synced */
 } A = { .timer = { .w.fd = -1 } };
 
 static uint64_t agg_tick_ms(void)
@@ -79,14 +80,14 @@ static long agg_collect(int fd, int keep_last)
 	return left;
 }
 
-static void agg_check_binds(void)
+static void agg_check_socks(void)
 {
-	uint64_t binds;
+	uint64_t socks;
 
-	loader_agg_folded(A.L, &binds);
-	if (binds == A.binds_seen)
+	loader_agg_folded(A.L, &socks);
+	if (socks == A.socks_seen)
 		return;
-	A.binds_seen = binds;
+	A.socks_seen = socks;
 	A.h.resync();
 }
 
@@ -104,9 +105,11 @@ static void agg_tick(struct pg_timer *t)
 	A.seen = loader_agg_folded(A.L, NULL);
 	loader_set_agg(A.L, ++A.epoch, A.window_ms > 0);
 	left = agg_collect(loader_agg_fd(A.L), 1);
-	agg_check_binds();
+	agg_check_socks();
 	if (left || loader_agg_folded(A.L, NULL) != A.seen)
 		agg_arm();
+	else
+		malloc_trim(0); /* the storm is over: what it took goes back */
 }
 
 int agg_init(struct loader *L, const struct agg_hooks *h, uint64_t window_ms)
@@ -130,7 +133,7 @@ int agg_init(struct loader *L, const struct agg_hooks *h, uint64_t window_ms)
 		any = 1;
 	}
 	loader_set_agg(L, A.epoch, window_ms > 0);
-	A.seen = loader_agg_folded(L, &A.binds_seen);
+	A.seen = loader_agg_folded(L, &A.socks_seen);
 	if (any)
 		agg_arm();
 	return 0;
@@ -152,7 +155,7 @@ void agg_after_batch(void)
 void agg_settle(void)
 {
 	if (A.L)
-		agg_check_binds();
+		agg_check_socks();
 }
 
 /*

@@ -24,7 +24,7 @@ struct loader;
 struct agg_hooks {
 	/* n claims of key k (value v) were folded and not yet reported */
 	void (*claims)(const struct pg_agg_key *k, const struct pg_agg *v, uint64_t n);
-	/* the kernel folded binds of sockets the claim table does not know: re-sync it */
+	/* the kernel folded binds, listens or releases the claim table did not see: re-sync it */
 	void (*resync)(void);
 };
 
@@ -34,7 +34,7 @@ int agg_init(struct loader *L, const struct agg_hooks *h, uint64_t window_ms);
 void agg_set_window(uint64_t window_ms);
 /* After each batch of ring events: arm the timer if the kernel folded something. */
 void agg_after_batch(void);
-/* Before the claim table is read (status, an owner's verdict): re-sync it if binds were folded. */
+/* Before the claim table is read (status, an owner's verdict): re-sync it if sockets were folded. */
 void agg_settle(void);
 /* At shutdown: report every count, none left for the next guard to report again. */
 void agg_flush(void);

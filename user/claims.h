@@ -33,6 +33,7 @@ struct claim {
 	uint8_t reuseport;
 	uint8_t reported;	/* a rogue_bind was already reported for it */
 	uint8_t allowed;	/* a non-owner an `allow` rule lets hold the port */
+	uint8_t dumped;		/* a socket the kernel folded (no events): the dumps alone keep it */
 	uint8_t addr[16];
 	enum claim_state state;
 	uint64_t cgroup_id;	/* cgroup of the process that bound it */

@@ -5,6 +5,7 @@
  * request: the control socket), run the one epoll loop, shut down.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,7 +304,7 @@ static int guard_attach(struct pg_config *cfg)
 /* Journal, alerts, metrics, services: everything before the kernel's maps. */
 static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 {
-	static const struct agg_hooks agg_hooks = { watch_on_folded, watch_folded_binds };
+	static const struct agg_hooks agg_hooks = { watch_on_folded, watch_folded_socks };
 	int err;
 
 	fs_path(journal, len, cfg->state_dir, FS_JOURNAL, NULL);
@@ -386,6 +387,7 @@ static void guard_started(int ready_fd)
 	}
 	notify_ready(); /* attached, services adopted or started, control socket up */
 	snapshot_notify();
+	malloc_trim(0); /* what the load used (BTF, the object) goes back: some 2 MiB */
 }
 
 static void guard_close(void)

@@ -247,7 +247,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 	}
 	loader_maps(L->skel, L->Y.maps);
 	bpf_map__set_max_entries(L->skel->maps.events, ring_kb * 1024);
-	L->skel->rodata->ring_busy_at = ring_kb * 1024ULL / 4;
+	L->skel->rodata->ring_busy_at = ring_kb * 1024ULL / 16;
 	L->skel->rodata->have_bind_sockopt = !!(L->have & (1U << PROBE_BIND_SOCKOPT));
 	/* without root nothing is pinned (the load explains what is missing) */
 	if ((geteuid() == 0 && (err = loader_pins(L, bpffs, name, why, len))) ||
@@ -384,19 +384,15 @@ int loader_set_allow(struct loader *L, const struct pg_allow_key *keys, const __
 int loader_watch_socket(struct loader *L, uint64_t cookie, uint16_t port, uint16_t family,
 			uint16_t proto)
 {
-	struct pg_sock v = { .port = port, .family = family, .proto = proto, .bound = 1 }, old;
-	int fd = bpf_map__fd(L->skel->maps.socks);
+	struct pg_sock v = { .port = port, .family = family, .proto = proto, .bound = 1 };
 	__u64 key = cookie;
 
-	/* a folded socket's claims go through the ring from now on; ENOENT: released meanwhile */
-	if (bpf_map_lookup_elem(fd, &key, &old) == 0) {
-		if (!old.folded)
-			return 0;
-		old.folded = 0;
-		return bpf_map_update_elem(fd, &key, &old, BPF_EXIST) < 0 ? -errno : 0;
-	}
-	/* BPF_NOEXIST: an entry the kernel made itself knows more (reuseport). */
-	if (bpf_map_update_elem(fd, &key, &v, BPF_NOEXIST) < 0 && errno != EEXIST)
+	/*
+	 * BPF_NOEXIST: an entry the kernel made itself knows more (reuseport),
+	 * and a folded socket stays folded (the dumps alone follow it: watch.c).
+	 */
+	if (bpf_map_update_elem(bpf_map__fd(L->skel->maps.socks), &key, &v, BPF_NOEXIST) < 0 &&
+	    errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -412,10 +408,10 @@ void loader_set_agg(struct loader *L, uint32_t epoch, int always)
 	__atomic_store_n(&L->skel->bss->agg_epoch, epoch, __ATOMIC_RELEASE);
 }
 
-uint64_t loader_agg_folded(struct loader *L, uint64_t *binds)
+uint64_t loader_agg_folded(struct loader *L, uint64_t *socks)
 {
-	if (binds)
-		*binds = __atomic_load_n(&L->skel->bss->agg_folded_binds, __ATOMIC_RELAXED);
+	if (socks)
+		*socks = __atomic_load_n(&L->skel->bss->agg_folded_socks, __ATOMIC_RELAXED);
 	return __atomic_load_n(&L->skel->bss->agg_folded, __ATOMIC_RELAXED) +
 	       __atomic_load_n(&L->skel->bss->agg_made, __ATOMIC_RELAXED);
 }
@@ -493,6 +489,14 @@ void loader_set_lost_reported(struct loader *L, uint64_t n)
 		m.lost_reported = n;
 		bpf_map_update_elem(fd, &key, &m, BPF_ANY);
 	}
+}
+
+int loader_socket_folded(struct loader *L, uint64_t cookie)
+{
+	struct pg_sock v;
+	__u64 key = cookie;
+
+	return bpf_map_lookup_elem(bpf_map__fd(L->skel->maps.socks), &key, &v) == 0 && v.folded;
 }
 
 int loader_socket_tracked(struct loader *L, uint64_t cookie)

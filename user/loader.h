@@ -63,11 +63,12 @@ int loader_watch_pid(struct loader *L, uint32_t pid);
 /*
  * Claims folded in the kernel (include/portguard.h, `agg`): the map, the
  * epoch of new keys and whether repeats fold while the ring keeps up, and
- * how many claims were folded or keys made (and binds folded) since the load.
+ * how many claims were folded or keys made (and of them socket state:
+ * binds, listens, releases) since the load.
  */
 int loader_agg_fd(struct loader *L);
 void loader_set_agg(struct loader *L, uint32_t epoch, int always);
-uint64_t loader_agg_folded(struct loader *L, uint64_t *binds);
+uint64_t loader_agg_folded(struct loader *L, uint64_t *socks);
 /*
  * The cookie of this process's network namespace, from a BPF program seeing
  * a socket we make (for kernels without SO_NETNS_COOKIE, Linux < 5.14); 0 on failure.
@@ -84,6 +85,8 @@ uint64_t loader_lost_counted(struct loader *L);
 uint64_t loader_lost_reported(struct loader *L);
 void loader_set_lost_reported(struct loader *L, uint64_t n);
 /* Does the kernel still track this socket (its release will be reported)? */
+/* The kernel folds its claims (agg): it makes no events. */
+int loader_socket_folded(struct loader *L, uint64_t cookie);
 int loader_socket_tracked(struct loader *L, uint64_t cookie);
 /* The ring buffer's epoll-able fd. */
 int loader_ring_fd(struct loader *L);

@@ -37,7 +37,7 @@
  * from the control socket, the timers and the services (the ring fd stays
  * readable while events are left, so the next epoll_wait comes back).
  */
-#define WATCH_BATCH 4096
+#define WATCH_BATCH 512 /* some 2 ms of work: status answers within a few batches */
 
 static struct {
 	struct guard_ctx *x;
@@ -114,27 +114,17 @@ const char *watch_svc_of(uint64_t cgid)
 
 /* ---- the claim table ---- */
 
-void watch_resync(const char *why)
+/*
+ * Gone: holding claims of the host namespace not in the dump r, and any
+ * claim whose socket the kernel no longer tracks (its release was lost).
+ */
+static void watch_resync_drop(const struct diag_result *r)
 {
-	struct portset *want = portset_watched(W.x->cfg);
-	struct diag_result r = { 0 };
-	int i, err;
+	int i;
 
-	if (!want)
-		return;
-	err = diag_dump(want->has, 0, &r);
-	portset_free(want);
-	if (err) {
-		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
-		return;
-	}
-	/*
-	 * Gone: holding claims of the host namespace not in the dump, and any
-	 * claim whose socket the kernel no longer tracks (its release was lost).
-	 */
 	W.resync_round++;
-	for (i = 0; i < r.n; i++) {
-		struct claim *c = claims_find(&W.claims, r.socks[i].cookie);
+	for (i = 0; i < r->n; i++) {
+		struct claim *c = claims_find(&W.claims, r->socks[i].cookie);
 
 		if (c)
 			c->mark = W.resync_round;
@@ -149,19 +139,86 @@ void watch_resync(const char *why)
 		else
 			i++;
 	}
+}
+
+/*
+ * The sockets the kernel folded (agg.h) make no event: the dumps alone
+ * follow them. Their claims (dumped) go when a dump no longer shows them;
+ * r is compacted to the sockets the table lacks, to be added.
+ */
+static void watch_resync_folded(struct diag_result *r)
+{
+	int i, n = 0;
+
+	W.resync_round++;
+	for (i = 0; i < r->n; i++) {
+		struct claim *c = claims_find(&W.claims, r->socks[i].cookie);
+
+		if (c)
+			c->mark = W.resync_round;
+		else
+			r->socks[n++] = r->socks[i];
+	}
+	r->n = n;
+	for (i = 0; i < W.claims.n;) {
+		struct claim *c = &W.claims.v[i];
+
+		if (c->dumped && c->mark != W.resync_round)
+			claims_remove(&W.claims, c->cookie);
+		else
+			i++;
+	}
+}
+
+/*
+ * The claim table made true again by one sock_diag dump of the watched
+ * ports. folded: for the sockets the kernel folded (watch_resync_folded),
+ * nothing else is dropped (a claim whose events are still in the ring is
+ * not stale).
+ */
+static void watch_resync_mode(const char *why, int folded)
+{
+	struct portset *want = portset_watched(W.x->cfg);
+	struct diag_result r = { 0 };
+	int i, err;
+
+	if (!want)
+		return;
+	err = diag_dump(want->has, 0, &r);
+	portset_free(want);
+	if (err) {
+		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
+		return;
+	}
+	if (folded)
+		watch_resync_folded(&r);
+	else
+		watch_resync_drop(&r);
 	claims_from_diag(&W.claims, &r, W.x->host_netns);
 	for (i = 0; i < r.n; i++) { /* from now on the kernel reports their release */
+		struct claim *c = claims_find(&W.claims, r.socks[i].cookie);
+		uint64_t cookie = r.socks[i].cookie;
 		int k;
 
-		/* ENOENT: a folded socket, released unseen since the dump */
-		if (loader_watch_socket(&W.x->L, r.socks[i].cookie, r.socks[i].port,
-					r.socks[i].family, r.socks[i].proto) == -ENOENT)
-			claims_remove(&W.claims, r.socks[i].cookie);
+		if (c && loader_socket_folded(&W.x->L, cookie)) {
+			c->dumped = 1; /* no event will say when it goes */
+		} else if (folded && c && !loader_socket_tracked(&W.x->L, cookie)) {
+			claims_remove(&W.claims, cookie); /* folded, and released since the dump */
+			continue;
+		} else if (!folded) {
+			loader_watch_socket(&W.x->L, cookie, r.socks[i].port, r.socks[i].family,
+					    r.socks[i].proto);
+		}
 		for (k = 0; k < r.socks[i].nholders; k++)
 			loader_watch_pid(&W.x->L, r.socks[i].holders[k].pid);
 	}
 	log_debug("re-synced the claim table (%s): %d sockets", why, r.n);
 	diag_free(&r);
+}
+
+void watch_resync(const char *why)
+{
+	watch_resync_mode(why, 0);
 }
 
 /*
@@ -226,6 +283,7 @@ static struct claim *watch_claim(const struct pg_event *e)
 	memcpy(h.comm, e->comm, sizeof(h.comm));
 	h.comm[sizeof(h.comm) - 1] = 0;
 	fresh = !c->port;
+	c->dumped = 0; /* its events follow it now */
 	if (e->kind == PG_EV_BIND_ATTEMPT && (e->verdict & PG_VERDICT_ALLOWED))
 		c->allowed = 1; /* the kernel matched an allow rule */
 	c->netns = e->netns;
@@ -605,9 +663,9 @@ void watch_on_folded(const struct pg_agg_key *k, const struct pg_agg *v, uint64_
 	emit_folded(&ev);
 }
 
-void watch_folded_binds(void)
+void watch_folded_socks(void)
 {
-	watch_resync("sockets folded in the kernel");
+	watch_resync_mode("sockets folded in the kernel", 1);
 }
 
 /* The journal's events_lost for what the pinned counters gained since the last report. */

@@ -29,9 +29,9 @@ int watch_on_kevent(void *ctx, void *data, size_t size);
 void watch_resync(const char *why);
 /* One batch of the ring (at most WATCH_BATCH events), then what was lost; start: at start-up. */
 void watch_consume(int start);
-/* agg.h's hooks: n claims of key k the kernel folded; binds folded (re-sync). */
+/* agg.h's hooks: n claims of key k the kernel folded; sockets folded (re-sync). */
 void watch_on_folded(const struct pg_agg_key *k, const struct pg_agg *v, uint64_t n);
-void watch_folded_binds(void);
+void watch_folded_socks(void);
 /* Holders that may have closed their copy of a socket: checked by /proc (before `status`). */
 void watch_check_holders(uint32_t pid);
 /* The owner's listening state from the table (supervise_listen_seen / _gone). */
