@@ -118,7 +118,6 @@ int agg_init(struct loader *L, const struct agg_hooks *h, uint64_t window_ms)
 	int fd = loader_agg_fd(L), err, any = 0;
 
 	memset(&A, 0, sizeof(A));
-
 	A.timer.w.fd = -1;
 	A.L = L;
 	A.h = *h;
