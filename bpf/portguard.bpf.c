@@ -29,8 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
-/* A sixteenth of the ring (64 KiB of 1 MiB, some 2 ms of work): more waiting, the guard is behind. */
-const volatile __u64 ring_busy_at = (1 << 20) / 16;
+/* A 64th of the ring (16 KiB of 1 MiB, some 150 records, half a ms of work): more waiting, the guard is behind. */
+const volatile __u64 ring_busy_at = (1 << 20) / 64;
 
 /* Every port number a slot: one lookup, no hashing; flags 0 is a port not watched. */
 struct {
