@@ -12,6 +12,9 @@ beside its baseline measured in the same run:
              and an `ss -ltnup` loop at 1 s
   footprint  the guard's RSS (steady, peak) and the locked memory of its maps
              and programs, against supervisord's RSS
+  storms     bench/storms.py: sight of a fresh rogue bind and status during
+             and after a flat-out storm (both modes), exact counts, peak RSS,
+             1,000 distinct binders, each BPF program's own cost
 
 Ports 19300-19399 only; instance name pgbench2 with its own config, state,
 control socket and bpffs in a temp dir; every guard is shut down and the
