@@ -26,14 +26,18 @@ HOLD = ("import socket, sys, time\n"
         "print('held', flush=True)\n"
         "time.sleep(60)\n")
 
+# rogue binds for argv[2] seconds, cycling over the ports argv[1] ("P" or "P-Q"): the
+# kernel folds each port's repeats, so many ports make many lines
 STORM = ("import socket, sys, time\n"
+         "a, _, b = sys.argv[1].partition('-')\n"
+         "ports = list(range(int(a), int(b or a) + 1))\n"
          "end = time.monotonic() + float(sys.argv[2])\n"
-         "n = 0\n"
+         "n = i = 0\n"
          "while time.monotonic() < end:\n"
          "    s = socket.socket()\n"
-         "    try: s.bind(('127.0.0.1', int(sys.argv[1])))\n"
+         "    try: s.bind(('127.0.0.1', ports[i % len(ports)]))\n"
          "    except OSError: n += 1\n"
-         "    s.close()\n"
+         "    s.close(); i += 1\n"
          "print(n, flush=True)\n")
 
 
@@ -83,7 +87,7 @@ class HostileControlTest(GuardTest):
         g = self.enforce()
         before = rss_kib(g.proc.pid)
         followers = self.hold(g, 8, uid=NOBODY, send='{"cmd":"events","follow":true}')
-        storm = self.popen(sys.executable, "-c", STORM, str(RESERVED), "4",
+        storm = self.popen(sys.executable, "-c", STORM, "%d-%d" % (RESERVED, BASE + 89), "4",
                            stdout=subprocess.PIPE, text=True)
         peak = 0
         t0 = time.monotonic()
