@@ -151,6 +151,28 @@ void agg_after_batch(void)
 		agg_arm();
 }
 
+uint64_t *agg_pending_denied(void)
+{
+	struct pg_agg_key key, *prev = NULL;
+	uint64_t *out = NULL;
+	struct pg_agg v;
+	int fd;
+
+	if (!A.L)
+		return NULL;
+	fd = loader_agg_fd(A.L);
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		prev = &key;
+		if (key.kind != PG_EV_BIND_DENIED || bpf_map_lookup_elem(fd, &key, &v) < 0 ||
+		    !v.count)
+			continue;
+		if (!out && !(out = calloc(65536, sizeof(*out))))
+			return NULL;
+		out[key.port] += v.count;
+	}
+	return out;
+}
+
 void agg_settle(void)
 {
 	if (A.L)

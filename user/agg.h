@@ -36,6 +36,11 @@ void agg_set_window(uint64_t window_ms);
 void agg_after_batch(void);
 /* Before the claim table is read (status, an owner's verdict): re-sync it if sockets were folded. */
 void agg_settle(void);
+/*
+ * Denials the kernel counted and the guard has not journaled yet, by port:
+ * a calloc'd [65536] the caller frees, or NULL when there are none.
+ */
+uint64_t *agg_pending_denied(void);
 /* At shutdown: report every count, none left for the next guard to report again. */
 void agg_flush(void);
 void agg_close(void);

@@ -52,7 +52,7 @@ static void snapshot_services(struct status *st)
 
 int snapshot_guard(struct status *st)
 {
-	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 };
+	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 }, *pending;
 	int i, err;
 
 	agg_settle(); /* sockets the kernel folded are in the table first */
@@ -76,11 +76,14 @@ int snapshot_guard(struct status *st)
 	st->healthy = 1;
 	for (i = 0; i < st->nsvc; i++)
 		st->healthy &= st->svc[i].running;
+	pending = agg_pending_denied(); /* folded in the kernel, not yet journaled */
 	for (i = 0; i < st->nports; i++) {
-		st->ports[i].denied = watch_denied(st->ports[i].port);
+		st->ports[i].denied = watch_denied(st->ports[i].port) +
+				      (pending ? pending[st->ports[i].port] : 0);
 		st->ports[i].last_conflict = emit_last_conflict(st->ports[i].port);
 		st->healthy &= port_state_ok(st->ports[i].state);
 	}
+	free(pending);
 	st->nconflicts = emit_recent(st->conflicts, ST_RECENT);
 	st->claims = watch_claims();
 	st->host_netns = S->host_netns;

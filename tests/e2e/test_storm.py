@@ -85,6 +85,13 @@ class StormBase(GuardTest):
         st = g.status()
         self.assertEqual([p for p in st["ports"] if p["port"] in PORTS and p.get("holders")],
                          [])
+        if mode == "enforce":  # status counts what the kernel folded and nobody journaled yet
+            per_port = {}
+            for pid, own in ran:
+                for port, ends in own.items():
+                    per_port[int(port)] = per_port.get(int(port), 0) + sum(ends.values())
+            self.assertEqual({p["port"]: p["denied"] for p in st["ports"] if p["port"] in PORTS},
+                             per_port)
         g.cli("shutdown", check=0)  # what the kernel counted is journaled by now
         g.proc.wait(30)
         got, lines = self.journaled(g, mode)
