@@ -381,6 +381,11 @@ int diag_dump(const uint8_t *want, int no_holders, struct diag_result *out)
 	return diag_run(q, 4, DIAG_BOUND, want, !no_holders, out);
 }
 
+int diag_resolve_holders(struct diag_result *r)
+{
+	return diag_holders(r);
+}
+
 int diag_dump_holding(const uint8_t *want, struct diag_result *out)
 {
 	static const struct diag_query q[] = {

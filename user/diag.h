@@ -42,6 +42,8 @@ struct diag_result {
  * holders through /proc unless `no_holders`. Returns 0 or -errno.
  */
 int diag_dump(const uint8_t *want, int no_holders, struct diag_result *out);
+/* The holders of r's sockets (a dump made with no_holders), through /proc. */
+int diag_resolve_holders(struct diag_result *r);
 void diag_free(struct diag_result *r);
 /* The caller's network namespace cookie (SO_NETNS_COOKIE), 0 when unknown. */
 uint64_t diag_netns_cookie(void);

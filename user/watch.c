@@ -184,15 +184,20 @@ static void watch_resync_mode(const char *why, int folded)
 
 	if (!want)
 		return;
-	err = diag_dump(want->has, 0, &r);
+	/* folded: /proc is read only for the sockets the table lacks (a storm's are gone by then) */
+	err = diag_dump(want->has, folded, &r);
 	portset_free(want);
+	if (!err && folded) {
+		watch_resync_folded(&r);
+		if (r.n)
+			err = diag_resolve_holders(&r);
+	}
 	if (err) {
+		diag_free(&r);
 		log_warnx("sock_diag re-sync (%s) failed: %s", why, strerror(-err));
 		return;
 	}
-	if (folded)
-		watch_resync_folded(&r);
-	else
+	if (!folded)
 		watch_resync_drop(&r);
 	claims_from_diag(&W.claims, &r, W.x->host_netns);
 	for (i = 0; i < r.n; i++) { /* from now on the kernel reports their release */

@@ -41,6 +41,14 @@ STORM = ("import socket, sys, time\n"
 
 CLAIM_TYPE = {"enforce": "bind_denied", "observe": "rogue_bind"}
 
+# n UDP sockets on one port (SO_REUSEPORT), held until stdin closes
+HOLDER = ("import socket, sys\nheld = []\n"
+          "for i in range(int(sys.argv[2])):\n"
+          "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+          "    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
+          "    s.bind(('127.0.0.1', int(sys.argv[1]))); held.append(s)\n"
+          "print('held', flush=True)\nsys.stdin.read()\n")
+
 
 class StormBase(GuardTest):
     def start(self, mode, window=None):
@@ -133,6 +141,26 @@ class DistinctBindersTest(StormBase):
         got, _ = self.journaled(g, "enforce")
         self.assertEqual(got, {(pid, PORTS[1]): sum(own[str(PORTS[1])].values())
                                for pid, own in ran})
+
+
+class FoldedHoldersTest(StormBase):
+    def test_sockets_the_kernel_folded_are_in_status_with_their_holder(self):
+        g = self.start("observe")
+        h = self.popen(sys.executable, "-c", HOLDER, str(PORTS[0]), "200",
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.assertEqual(h.stdout.readline().strip(), "held")
+        port = [p for p in g.status()["ports"] if p["port"] == PORTS[0]][0]
+        self.assertEqual(port["state"], "rogue")
+        self.assertEqual([x["pid"] for x in port["holders"]], [h.pid] * 200)
+        h.stdin.close()
+        h.wait(30)
+        wait_for(lambda: [p for p in g.status()["ports"] if p["port"] == PORTS[0]][0]
+                 ["holders"] == [], 20, "the folded sockets gone from status")
+        g.cli("shutdown", check=0)
+        g.proc.wait(30)
+        got, lines = self.journaled(g, "observe")
+        self.assertEqual(got, {(h.pid, PORTS[0]): 200})
+        self.assertTrue(any(e.get("counted_in") == "kernel" for e in lines), lines)
 
 
 class StatusDuringStormTest(StormBase):
