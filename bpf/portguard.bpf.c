@@ -29,6 +29,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
+/* Set likewise: bpf_probe_read_kernel() is allowed in cgroup/sock_release (Linux >= 5.11). */
+const volatile __u8 have_release_read = 1;
 /* A 64th of the ring (16 KiB of 1 MiB, some 150 records, half a ms of work): more waiting, the guard is behind. */
 const volatile __u64 ring_busy_at = (1 << 20) / 64;
 
@@ -699,14 +701,33 @@ PG_PROG_4_6(post_bind, pg_post_bind, struct bpf_sock, on_post_bind)
 
 /* ---- release: src_port is not readable here, hence the socks map ---- */
 
+/*
+ * The cookie of a socket being released, 0 for one that cannot be in
+ * `socks`. Every socket in it has a cookie (bpf_get_socket_cookie() gave
+ * it one when it went in), and a socket nobody asked the cookie of still
+ * has 0: read off the socket, that skips the cookie's making and the
+ * map's lookup for nearly every close on the host (most sockets never
+ * had a cookie).
+ */
+static __always_inline __u64 release_cookie(struct bpf_sock *sk)
+{
+	__u64 cookie = 0;
+
+	if (!have_release_read)
+		return bpf_get_socket_cookie(sk);
+	bpf_core_read(&cookie, sizeof(cookie),
+		      &((struct sock *)sk)->__sk_common.skc_cookie.counter);
+	return cookie;
+}
+
 SEC("cgroup/sock_release")
 int pg_sock_release(struct bpf_sock *sk)
 {
-	__u64 cookie = bpf_get_socket_cookie(sk);
-	struct pg_sock *s = bpf_map_lookup_elem(&socks, &cookie);
+	__u64 cookie = release_cookie(sk);
+	struct pg_sock *s;
 	struct pg_event *e;
 
-	if (!s)
+	if (!cookie || !(s = bpf_map_lookup_elem(&socks, &cookie)))
 		return 1;
 	if (s->folded &&
 	    sock_fold(PG_EV_RELEASE, s->port, s->family, s->proto, bpf_get_netns_cookie(sk))) {

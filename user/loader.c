@@ -249,6 +249,7 @@ int loader_open(struct loader *L, uint32_t ring_kb, const char *bpffs, const cha
 	bpf_map__set_max_entries(L->skel->maps.events, ring_kb * 1024);
 	L->skel->rodata->ring_busy_at = ring_kb * 1024ULL / 64;
 	L->skel->rodata->have_bind_sockopt = !!(L->have & (1U << PROBE_BIND_SOCKOPT));
+	L->skel->rodata->have_release_read = !!(L->have & (1U << PROBE_RELEASE_READ));
 	/* without root nothing is pinned (the load explains what is missing) */
 	if ((geteuid() == 0 && (err = loader_pins(L, bpffs, name, why, len))) ||
 	    (err = loader_load(L, why, len)) || (err = loader_host_netns(L, why, len)) ||

@@ -26,6 +26,8 @@ static const struct {
 			     "the guard's netns cookie is read by a BPF program at start" },
 	[PROBE_BIND_SOCKOPT] = { "bpf_getsockopt in cgroup/bind4", "5.12",
 				 "SO_REUSEPORT of a bind is not known (events say reuseport: false)" },
+	[PROBE_RELEASE_READ] = { "bpf_probe_read_kernel in cgroup/sock_release", "5.11",
+				 "every socket's close on the host looks up the guard's socket map" },
 };
 
 /*
@@ -50,6 +52,33 @@ static int probe_helper(enum bpf_prog_type type, enum bpf_attach_type attach, in
 		return 1;
 	}
 	return !strstr(log, "unknown func") && !strstr(log, "invalid func");
+}
+
+/*
+ * Can cgroup/sock_release read its socket (the context is the struct sock)
+ * with bpf_probe_read_kernel? "r3 = ctx + 8; probe_read_kernel(fp - 8, 8,
+ * r3)": the shape of the read pg_sock_release makes of skc_cookie.
+ */
+static int probe_release_read(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_3, .src_reg = BPF_REG_1 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_3, .imm = 8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_1, .src_reg = BPF_REG_10 },
+		{ .code = BPF_ALU64 | BPF_ADD | BPF_K, .dst_reg = BPF_REG_1, .imm = -8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_2, .imm = 8 },
+		{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_probe_read_kernel },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 1 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, o, .expected_attach_type = BPF_CGROUP_INET_SOCK_RELEASE);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_CGROUP_SOCK, NULL, "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), &o);
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
 }
 
 static int probe_so_netns(void)
@@ -77,6 +106,8 @@ unsigned probe_kernel(void)
 	if (probe_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_BIND,
 			 BPF_FUNC_getsockopt))
 		have |= 1U << PROBE_BIND_SOCKOPT;
+	if (probe_release_read())
+		have |= 1U << PROBE_RELEASE_READ;
 	return have;
 }
 

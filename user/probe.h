@@ -15,6 +15,7 @@ enum probe_feature {
 	PROBE_SOCK_COOKIE,   /* bpf_get_socket_cookie in cgroup/post_bind, sock_release */
 	PROBE_SO_NETNS,	     /* getsockopt(SO_NETNS_COOKIE) */
 	PROBE_BIND_SOCKOPT,  /* bpf_getsockopt in cgroup/bind4|6 (SO_REUSEPORT at bind) */
+	PROBE_RELEASE_READ,  /* bpf_probe_read_kernel of the socket in cgroup/sock_release */
 	PROBE_MAX,
 };
 

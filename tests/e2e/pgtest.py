@@ -145,19 +145,24 @@ class Guard:
         r = self.cli("status", "--json")
         return json.loads(r.stdout)
 
-    def events(self, type_=None):
+    def events(self, type_=None, rotated=False):
+        """The journal's events (of type_), oldest first; rotated: also the
+        files it rotated to (events.jsonl.3, .2, .1), for a test whose
+        events a storm may have rotated out of events.jsonl."""
         path = os.path.join(self.state, "events.jsonl")
+        paths = ["%s.%d" % (path, i) for i in (3, 2, 1)] if rotated else []
         out = []
-        try:
-            with open(path) as f:
-                for line in f:
-                    if not line.endswith("\n"):
-                        break  # being written: the guard writes whole lines
-                    ev = json.loads(line)
-                    if type_ is None or ev["type"] == type_:
-                        out.append(ev)
-        except FileNotFoundError:
-            pass
+        for p in paths + [path]:
+            try:
+                with open(p) as f:
+                    for line in f:
+                        if not line.endswith("\n"):
+                            break  # being written: the guard writes whole lines
+                        ev = json.loads(line)
+                        if type_ is None or ev["type"] == type_:
+                            out.append(ev)
+            except FileNotFoundError:
+                pass
         return out
 
     def service(self, name):
