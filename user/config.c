@@ -83,7 +83,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[19];
+	int guard_keys[20];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -642,6 +642,20 @@ static int config_guard_syslog(struct config_ctx *ctx, const char *key, const ch
 	return config_set_bool(ctx, &ctx->c->syslog, key, value);
 }
 
+/* How far the guard's nice goes below the one it was started with (auditd's priority_boost). */
+static int config_guard_priority_boost(struct config_ctx *ctx, const char *key,
+				       const char *value)
+{
+	long v;
+
+	if (config_parse_long(value, 0, 20, &v)) {
+		config_err(ctx, ctx->line, "%s: '%s' is not a number from 0 to 20", key, value);
+		return -EINVAL;
+	}
+	ctx->c->priority_boost = (int)v;
+	return 0;
+}
+
 static int config_guard_journal_routine(struct config_ctx *ctx, const char *key,
 					const char *value)
 {
@@ -699,7 +713,7 @@ static int config_guard_control_group(struct config_ctx *ctx, const char *key, c
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
        GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT, GK_JOURNAL_MAX, GK_SYSLOG,
        GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE, GK_CONTROL_GROUP,
-       GK_JOURNAL_ROUTINE };
+       GK_JOURNAL_ROUTINE, GK_PRIORITY_BOOST };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -721,6 +735,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_COALESCE] = { "coalesce_window", config_guard_coalesce },
 	[GK_CONTROL_GROUP] = { "control_group", config_guard_control_group },
 	[GK_JOURNAL_ROUTINE] = { "journal_routine", config_guard_journal_routine },
+	[GK_PRIORITY_BOOST] = { "priority_boost", config_guard_priority_boost },
 };
 
 /* [service:NAME] */
@@ -1415,6 +1430,7 @@ int config_parse_opt(const char *path, struct pg_config **out, FILE *errs, int k
 	ctx->c->journal_max = 64ULL << 20;
 	ctx->c->syslog = 1;
 	ctx->c->coalesce_ms = 1000;
+	ctx->c->priority_boost = 4; /* auditd's default */
 
 	config_read(ctx);
 	config_finish(ctx);

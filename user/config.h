@@ -71,6 +71,7 @@ struct pg_config {
 	char *metrics_listen;	/* loopback host:port serving /metrics, or NULL */
 	uint64_t coalesce_ms;	/* window for repeated identical alerts (default 1s) */
 	int journal_routine;	/* journal the owners' own binds, listens, releases (default no) */
+	int priority_boost;	/* the guard's nice below the one it started with (default 4) */
 	char *bpffs;		/* default /sys/fs/bpf: pins in <bpffs>/portguard/<name>/ */
 	struct pg_service_conf svc[PG_MAX_SERVICES]; /* sorted by priority, then name */
 	int nsvc;

@@ -40,6 +40,7 @@
 #include "request.h"
 #include "restart.h"
 #include "snapshot.h"
+#include "spawn.h"
 #include "supervise.h"
 #include "sysctl.h"
 #include "watch.h"
@@ -421,6 +422,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	notify_init();
 	G.cfg = cfg;
 	G.start_ms = now_ms();
+	spawn_priority(cfg->priority_boost);
 	guard_wire();
 	if ((err = guard_lock(cfg)) || (err = loop_init()) || (err = guard_signals()) ||
 	    (err = guard_attach(cfg)) || (err = guard_open_parts(cfg, journal, sizeof(journal))))

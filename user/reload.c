@@ -25,6 +25,7 @@
 #include "reload.h"
 #include "restart.h"
 #include "snapshot.h"
+#include "spawn.h"
 #include "supervise.h"
 #include "sysctl.h"
 
@@ -139,6 +140,7 @@ static void reload_done(void *arg, struct pg_service **started, int n)
 	agg_set_window(RL.x->cfg->coalesce_ms);
 	emit_set_config(RL.x->cfg);
 	metrics_set_config(RL.x->cfg);
+	spawn_priority(RL.x->cfg->priority_boost);
 	/* entries are rewritten in place: no moment without enforcement */
 	if ((err = reload_apply_policy()))
 		log_warnx("reload: cannot update the port maps: %s", strerror(-err));

@@ -1,10 +1,30 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "spawn.h"
+
+static int spawn_nice = INT_MIN; /* the guard's nice at start: its children's */
+
+void spawn_priority(int boost)
+{
+	int want;
+
+	if (spawn_nice == INT_MIN) {
+		errno = 0;
+		spawn_nice = getpriority(PRIO_PROCESS, 0);
+		if (errno)
+			spawn_nice = 0;
+	}
+	want = spawn_nice - boost < -20 ? -20 : spawn_nice - boost;
+	if (setpriority(PRIO_PROCESS, 0, want) < 0)
+		log_warn("priority_boost %d: cannot set the guard's nice to %d", boost, want);
+}
 
 pid_t spawn_fork(int pfd[2])
 {
@@ -27,5 +47,7 @@ pid_t spawn_fork(int pfd[2])
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	if (spawn_nice != INT_MIN)
+		setpriority(PRIO_PROCESS, 0, spawn_nice); /* raising one's nice needs no privilege */
 	return 0;
 }

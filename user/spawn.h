@@ -13,4 +13,14 @@
  */
 pid_t spawn_fork(int pfd[2]);
 
+/*
+ * The guard's nice: `boost` below the one it was started with (the first
+ * call notes that one), so a storm of binds from ordinary processes
+ * cannot starve the guard of the CPU it needs to see them (auditd's
+ * priority_boost). Children of spawn_fork() go back to the nice the guard
+ * was started with: services never inherit the boost. A boost the kernel
+ * refuses (no CAP_SYS_NICE) is a warning, not an error.
+ */
+void spawn_priority(int boost);
+
 #endif

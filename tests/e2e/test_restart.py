@@ -50,6 +50,25 @@ class RestartTest(GuardTest):
             self.assertFalse(pid_alive(before[name]))
         self.assertEqual(g.cli("status").returncode, 0)
 
+    def test_guard_runs_ahead_of_its_services_nice(self):
+        # priority_boost (default 4): the guard's nice is 4 below the one it started
+        # with, its services start with that one (never the boost); a reload applies it
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+        g = self.two()
+        self.assertEqual(os.getpriority(os.PRIO_PROCESS, g.proc.pid), max(base - 4, -20))
+        for s in g.status()["services"]:
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, s["pid"]), base, s["name"])
+        with open(g.conf) as f:
+            text = f.read()
+        with open(g.conf, "w") as f:
+            f.write(text.replace("[guard]\n", "[guard]\npriority_boost = 0\n", 1))
+        r = g.cli("reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.getpriority(os.PRIO_PROCESS, g.proc.pid), base)
+        g.cli("restart", "quick", check=0)
+        for s in g.status()["services"]:
+            self.assertEqual(os.getpriority(os.PRIO_PROCESS, s["pid"]), base, s["name"])
+
     def test_service_ignoring_sigterm_is_killed_after_stop_timeout(self):
         g = self.two(extra_web="--ignore-term")
         old = g.service("web")["pid"]

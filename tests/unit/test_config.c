@@ -781,6 +781,10 @@ static void test_enforce_keys_errors(void **state)
 		    "12: on_rogue: bad value 'ignore' (expected deny, kill or alert)",
 		    "13: allow: malformed entry 'uid:alice' (expected uid:N, exe:/path or "
 		    "cgroup:/path)");
+	EXPECT_ERRS("[guard]\npriority_boost = 21\n",
+		    "2: priority_boost: '21' is not a number from 0 to 20");
+	EXPECT_ERRS("[guard]\npriority_boost = -1\n",
+		    "2: priority_boost: '-1' is not a number from 0 to 20");
 	/* 127.0.0.01 is no dotted quad (inet_pton says no): not taken as loopback */
 	EXPECT_ERRS("[guard]\nmetrics_listen = 127.0.0.01:9464\n",
 		    "2: metrics_listen: '127.0.0.01:9464' is not a loopback address:port "
@@ -829,6 +833,7 @@ static void test_enforce_keys_values(void **state)
 	assert_num("default reclaim", c->reclaim, 1);
 	assert_num("default journal_max", (long long)c->journal_max, 64 << 20);
 	assert_num("default ring_buffer_kb", c->ring_buffer_kb, 1024);
+	assert_num("default priority_boost", c->priority_boost, 4);
 	assert_num("default coalesce_ms", (long long)c->coalesce_ms, 1000);
 	assert_str("default bpffs", c->bpffs, "/sys/fs/bpf");
 	config_free(c);
