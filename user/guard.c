@@ -422,11 +422,11 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	notify_init();
 	G.cfg = cfg;
 	G.start_ms = now_ms();
-	spawn_priority(cfg->priority_boost);
 	guard_wire();
 	if ((err = guard_lock(cfg)) || (err = loop_init()) || (err = guard_signals()) ||
 	    (err = guard_attach(cfg)) || (err = guard_open_parts(cfg, journal, sizeof(journal))))
 		goto out;
+	spawn_priority(cfg->priority_boost); /* once it is a guard: an unprivileged run says why not */
 	guard_seed();
 	if ((err = guard_listen(cfg)))
 		goto out;

@@ -502,6 +502,7 @@ static int svc_spawn_failed(struct pg_service *s, const struct svc_child_err *ce
 }
 
 static int svc_spawn_failed(struct pg_service *s, const struct svc_child_err *ce, int err);
+static int svc_act_ready(struct pg_service *s);
 
 /* The child's report: EOF once the command runs, a struct if setting it up failed. */
 static void svc_exec_report(struct pg_watch *w, uint32_t events)
@@ -521,8 +522,17 @@ static void svc_exec_report(struct pg_watch *w, uint32_t events)
 	loop_del(w);
 	close(w->fd);
 	w->fd = -1;
-	if (n != (ssize_t)sizeof(ce))
-		return; /* the command runs */
+	if (n != (ssize_t)sizeof(ce)) { /* the command runs */
+		/*
+		 * A background service has nothing else to wait for: ready now,
+		 * not after start_window (an exit within it still fails the
+		 * start: svc_act_exit). The start_window timer stays the way
+		 * when this report cannot be read.
+		 */
+		if (s->state == SVC_STARTING && s->conf->type == PG_SVC_BACKGROUND)
+			svc_act_ready(s);
+		return;
+	}
 	/* No retry can fix a setup failure: reap it and go FATAL. */
 	timer_disarm(&s->timer);
 	if (s->pidfd >= 0)
@@ -922,6 +932,10 @@ static int svc_act_exit(struct pg_service *s)
 	char detail[96];
 
 	svc_exit_detail(s, detail, sizeof(detail));
+	/* ready once it ran, but gone within start_window: the start failed (crash loops end FATAL) */
+	if (s->is_child && s->conf->type == PG_SVC_BACKGROUND &&
+	    now_ms() - s->start_ms < s->conf->start_window_ms)
+		svc_priv(s)->failed = 1;
 	svc_emit(EV_SERVICE_EXIT, s, detail);
 	if (cg_populated(s->cgpath) <= 0) {
 		svc_settle(s);

@@ -370,6 +370,23 @@ class ConflictsAndLoss(GuardTest):
         self.assertEqual(g.service("fine")["state"], "RUNNING")
         self.assertEqual(g.cli("status").returncode, 1)
 
+    def test_background_is_ready_once_it_runs_and_an_early_exit_still_fails(self):
+        # a 30 s start_window: "ready" cannot be the window's end (the guard's start
+        # waits 10 s at most); a clean exit within the window is a failed start
+        # (restart = on-failure restarts it), and five of them make it FATAL
+        svc = (bg_service("worker").replace("\n\n", "\nstart_window = 30s\n\n") +
+               bg_service("quitter", "--exit-after 300 --exit-code 0", prio=60)
+               .replace("\n\n", "\nstart_window = 30s\nrestart = on-failure\n\n"))
+        g = self.guard(services=svc).start(wait_running=False)
+        wait_for(lambda: g.service("worker")["state"] == "RUNNING", 10, "worker RUNNING")
+        start = [e for e in g.events() if e.get("service") == "worker"]
+        self.assertEqual([e["type"] for e in start], ["service_start", "service_ready"], start)
+        wait_for(lambda: g.service("quitter")["state"] == "FATAL", 30, "quitter FATAL")
+        ev = [e["type"] for e in g.events() if e.get("service") == "quitter"]
+        self.assertEqual(ev.count("service_start"), 5, ev)
+        self.assertEqual(ev[-1], "service_fatal", ev)
+        self.assertEqual(g.service("worker")["state"], "RUNNING")
+
     def test_run_without_bpf_permission_says_what_is_missing(self):
         g = self.guard()
         os.chmod(g.dir, 0o755)
