@@ -762,13 +762,16 @@ static int config_svc_port(struct config_ctx *ctx, const char *key, const char *
 
 static int config_svc_type(struct config_ctx *ctx, const char *key, const char *value)
 {
-	static const char *const types[] = { "http", "background", NULL };
+	static const char *const types[] = { "http", "background", "forking", NULL };
+	static const enum pg_svc_start start[] = { PG_START_SIMPLE, PG_START_SIMPLE,
+						   PG_START_FORKING, PG_START_NOTIFY };
 	int v;
 
-	if (config_set_enum(ctx, &v, key, value, types, "http or background"))
+	if (config_set_enum(ctx, &v, key, value, types, "http, background or forking"))
 		return -EINVAL;
-	ctx->cur->type = v ? PG_SVC_BACKGROUND : PG_SVC_HTTP;
-	ctx->cur->type_set = 1;
+	ctx->cur->type = v == 1 ? PG_SVC_BACKGROUND : PG_SVC_HTTP;
+	ctx->cur->start = start[v];
+	ctx->cur->type_set = v < 2; /* forking, notify: http with a port, else background */
 	return 0;
 }
 
@@ -1242,6 +1245,9 @@ static void config_check_service(struct config_ctx *ctx, int i)
 		config_err(ctx, svc->line, "service %s: missing command", svc->name);
 	if (!svc->type_set)
 		svc->type = svc->port ? PG_SVC_HTTP : PG_SVC_BACKGROUND;
+	if (svc->start == PG_START_FORKING && !svc->pidfile && !keys[SK_PIDFILE])
+		config_err(ctx, keys[SK_TYPE], "service %s: type forking needs a pidfile (the "
+			   "daemon's, which names its main process)", svc->name);
 	else if (svc->type == PG_SVC_HTTP && !svc->port && !keys[SK_PORT])
 		config_err(ctx, keys[SK_TYPE], "service %s: type http needs a port", svc->name);
 	if (svc->health && svc->type == PG_SVC_BACKGROUND)
@@ -1489,7 +1495,8 @@ int config_service_equal(const struct pg_service_conf *a, const struct pg_servic
 	int i;
 
 	if (strcmp(a->name, b->name) || !config_str_eq(a->command, b->command) ||
-	    a->port != b->port || a->type != b->type || !config_str_eq(a->health, b->health) ||
+	    a->port != b->port || a->type != b->type || a->start != b->start ||
+	    !config_str_eq(a->health, b->health) ||
 	    !config_str_eq(a->user, b->user) || !config_str_eq(a->directory, b->directory) ||
 	    a->nenv != b->nenv || !config_str_eq(a->pidfile, b->pidfile) ||
 	    !config_str_eq(a->socket, b->socket) || a->start_timeout_ms != b->start_timeout_ms ||

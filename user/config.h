@@ -13,6 +13,12 @@
 
 enum pg_mode { PG_MODE_ENFORCE = 0, PG_MODE_OBSERVE = 1 };
 enum pg_svc_type { PG_SVC_HTTP = 0, PG_SVC_BACKGROUND = 1 };
+/*
+ * How a start becomes the running service: the command is the service
+ * (simple); the command exits 0 once the daemon it forked wrote `pidfile`
+ * (forking); the service says READY=1 on its NOTIFY_SOCKET (notify).
+ */
+enum pg_svc_start { PG_START_SIMPLE = 0, PG_START_FORKING = 1, PG_START_NOTIFY = 2 };
 enum pg_restart { PG_RESTART_ALWAYS = 0, PG_RESTART_ON_FAILURE = 1, PG_RESTART_NEVER = 2 };
 /* What enforce mode does to a bind on a guarded port from outside its owner. */
 enum pg_on_rogue { PG_ROGUE_DENY = 0, PG_ROGUE_KILL = 1, PG_ROGUE_ALERT = 2 };
@@ -33,6 +39,7 @@ struct pg_service_conf {
 	int port;		/* 0 when omitted */
 	enum pg_svc_type type;	/* default http when port set, else background */
 	int type_set;		/* type given explicitly */
+	enum pg_svc_start start; /* type = forking | notify; else simple */
 	char *health;		/* NULL when unset; must start with '/' */
 	char *user;		/* NULL: run as the guard's user */
 	char *directory;	/* NULL: "/" */

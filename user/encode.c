@@ -293,7 +293,7 @@ static json_object *enc_services(const struct status *st)
 		enc_str(o, "state", s->state);
 		json_object_object_add(o, "pid", s->pid ? json_object_new_int64(s->pid) : NULL);
 		json_object_object_add(o, "port", s->port ? json_object_new_int(s->port) : NULL);
-		enc_str(o, "type", s->http ? "http" : "background");
+		enc_str(o, "type", s->start ? s->start : s->http ? "http" : "background");
 		enc_bool(o, "listening", s->listening);
 		enc_int(o, "uptime_s", s->uptime_s);
 		enc_int(o, "restarts", s->restarts);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -90,4 +92,36 @@ const char *fs_path(char *buf, size_t len, const char *dir, const char *name, co
 {
 	snprintf(buf, len, "%s/%s%s", dir, name, suffix ? suffix : "");
 	return buf;
+}
+
+pid_t fs_read_pid(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	char buf[32], *p, *end;
+	struct stat st;
+	ssize_t n;
+	long v;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	for (p = buf; isspace((unsigned char)*p); p++)
+		;
+	if (!*p)
+		return 0; /* being written */
+	errno = 0;
+	v = strtol(p, &end, 10);
+	while (isspace((unsigned char)*end))
+		end++;
+	if (end == p || *end || errno || v < 2 || v > INT_MAX || n == (ssize_t)sizeof(buf) - 1)
+		return -EINVAL;
+	return (pid_t)v;
 }

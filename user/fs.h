@@ -23,6 +23,15 @@ int fs_mkdir_parent(const char *file, mode_t mode);
  */
 int fs_write_file(const char *path, const char *text, size_t len, mode_t mode);
 
+/*
+ * The pid a pidfile names: > 0; 0 when there is none (yet): no file, empty;
+ * -EINVAL when it holds anything but a pid (>= 2, surrounding blanks
+ * allowed); -errno. A pidfile is written by the service, which may be
+ * anyone: read without following a link, never blocking (a FIFO is
+ * refused), at most 31 bytes.
+ */
+pid_t fs_read_pid(const char *path);
+
 /* state_dir/<name> and log_dir/<name>: every file of an instance, named here. */
 #define FS_LOCK "guard.lock"		/* one guard per instance (flock) */
 #define FS_JOURNAL "events.jsonl"	/* the journal */

@@ -33,6 +33,7 @@
 #include "diag.h"
 #include "emit.h"
 #include "encode.h"
+#include "fs.h"
 #include "event.h"
 #include "log.h"
 #include "loop.h"
@@ -570,19 +571,17 @@ static void rs_clean_pidfile(struct rs_job *j, struct pg_service *s)
 {
 	const char *path = s->conf->pidfile;
 	char comm[64] = "?";
-	long pid = 0;
-	FILE *f;
+	struct stat st;
+	pid_t pid;
 
-	if (!path || !(f = fopen(path, "r")))
+	if (!path || lstat(path, &st) < 0)
 		return;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
+	pid = fs_read_pid(path); /* the service wrote it: no FIFO can stall the guard here */
 	if (pid > 0 && kill(pid, 0) == 0) {
 		proc_comm((uint32_t)pid, comm, sizeof(comm));
 		/* The service is stopped and its cgroup empty: this pid was recycled. */
-		rs_say(j, "%s: pidfile %s names pid %ld (%s), a live process that is not the "
-			  "service: left alone, file replaced", s->conf->name, path, pid, comm);
+		rs_say(j, "%s: pidfile %s names pid %d (%s), a live process that is not the "
+			  "service: left alone, file replaced", s->conf->name, path, (int)pid, comm);
 	} else {
 		rs_say(j, "%s: removed stale pidfile %s", s->conf->name, path);
 	}

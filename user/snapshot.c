@@ -44,6 +44,8 @@ static void snapshot_services(struct status *st)
 		o->pid = s->pid > 0 ? (uint32_t)s->pid : 0;
 		o->port = s->conf->port;
 		o->http = s->conf->type == PG_SVC_HTTP;
+		o->start = s->conf->start == PG_START_FORKING ? "forking"
+			   : s->conf->start == PG_START_NOTIFY ? "notify" : NULL;
 		o->listening = s->listening;
 		o->uptime_s = up < 0 ? 0 : up;
 		o->restarts = s->restarts;

@@ -47,6 +47,7 @@ struct st_service {
 	uint32_t pid;
 	int port;
 	int http;
+	const char *start; /* "forking", "notify", or NULL (simple) */
 	int listening;
 	int64_t uptime_s;
 	int restarts;

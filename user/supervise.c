@@ -55,6 +55,8 @@
 /* State private to this file, parallel to svc_tab[] (struct pg_service is fixed). */
 struct svc_priv {
 	struct pg_watch exec_w; /* the child's report pipe: EOF at exec, data if it failed */
+	struct pg_watch pidf_w; /* forking: inotify on the pidfile's directory while it is awaited */
+	int main_known;		/* forking: the pidfile named the main process (simple: always) */
 	int failed;		/* the current run failed to start (not ready in time) */
 	int health_v6;		/* the in-flight check goes to ::1 */
 	int health_sent;	/* request written, reading the status line */
@@ -89,6 +91,15 @@ static const char *const svc_state_names[SVC__NSTATES] = {
 };
 
 static int svc_dispatch(struct pg_service *s, enum svc_event ev);
+/* used before their sections (type = forking, the state machine's actions) */
+static int svc_ready_on_exec(const struct pg_service_conf *sc);
+static void svc_forking_prepare(struct pg_service *s);
+static void svc_pidfile_unwatch(struct pg_service *s);
+static int svc_forking_parent_exit(struct pg_service *s);
+static int svc_act_listen(struct pg_service *s);
+static int svc_act_check_done(struct pg_service *s);
+static void svc_settle(struct pg_service *s);
+static void svc_begin_stop(struct pg_service *s, int sig);
 
 
 const char *svc_state_name(enum svc_state st)
@@ -434,7 +445,7 @@ static void svc_write_state(struct pg_service *s)
 	err = fs_write_file(path, text, strlen(text), 0644);
 	if (err < 0)
 		log_warnx("%s: cannot write %s: %s", s->conf->name, path, strerror(-err));
-	if (!s->conf->pidfile)
+	if (!s->conf->pidfile || s->conf->start == PG_START_FORKING) /* that one is the daemon's */
 		return;
 	snprintf(text, sizeof(text), "%d\n", (int)s->pid);
 	err = fs_mkdir_parent(s->conf->pidfile, 0755);
@@ -451,7 +462,7 @@ static void svc_remove_state(struct pg_service *s)
 
 	svc_main_path(s, path, sizeof(path));
 	unlink(path);
-	if (s->conf->pidfile)
+	if (s->conf->pidfile && s->conf->start != PG_START_FORKING)
 		unlink(s->conf->pidfile);
 }
 
@@ -529,7 +540,7 @@ static void svc_exec_report(struct pg_watch *w, uint32_t events)
 		 * start: svc_act_exit). The start_window timer stays the way
 		 * when this report cannot be read.
 		 */
-		if (s->state == SVC_STARTING && s->conf->type == PG_SVC_BACKGROUND)
+		if (s->state == SVC_STARTING && svc_ready_on_exec(s->conf))
 			svc_act_ready(s);
 		return;
 	}
@@ -548,6 +559,8 @@ static int svc_spawn(struct pg_service *s)
 	int pidfd, err, report_fd = -1;
 	pid_t pid;
 
+	if (sc->start == PG_START_FORKING) /* the cgroup is empty: what it names is not ours */
+		svc_forking_prepare(s);
 	pid = svc_fork(s, &report_fd);
 	if (pid < 0)
 		return svc_spawn_failed(s, &ce, pid);
@@ -572,6 +585,7 @@ static int svc_spawn(struct pg_service *s)
 	s->ready_ms = 0;
 	s->start_wall_s = time(NULL);
 	svc_priv(s)->failed = 0;
+	svc_priv(s)->main_known = sc->start != PG_START_FORKING;
 	svc_priv(s)->exec_w.fd = report_fd;
 	svc_priv(s)->exec_w.cb = svc_exec_report;
 	svc_priv(s)->exec_w.arg = s;
@@ -582,10 +596,188 @@ static int svc_spawn(struct pg_service *s)
 	}
 	svc_write_state(s);
 	svc_emit(EV_SERVICE_START, s, NULL);
-	if (sc->type == PG_SVC_BACKGROUND)
+	if (svc_ready_on_exec(sc))
 		timer_arm_ms(&s->timer, sc->start_window_ms);
 	else
 		timer_arm_ms(&s->timer, sc->start_timeout_ms);
+	return 0;
+}
+
+/* ---- type = forking: the daemon's pidfile names the main process ---- */
+
+/* Ready once its command runs: a simple service without a port to listen on. */
+static int svc_ready_on_exec(const struct pg_service_conf *sc)
+{
+	return sc->type == PG_SVC_BACKGROUND && sc->start == PG_START_SIMPLE;
+}
+
+static void svc_forking_prepare(struct pg_service *s)
+{
+	int err = fs_mkdir_parent(s->conf->pidfile, 0755);
+
+	if (err < 0)
+		log_warnx("%s: cannot make the directory of %s: %s", s->conf->name,
+			  s->conf->pidfile, strerror(-err));
+	if (unlink(s->conf->pidfile) == 0)
+		log_info("%s: removed the stale pidfile %s", s->conf->name, s->conf->pidfile);
+}
+
+static void svc_pidfile_unwatch(struct pg_service *s)
+{
+	struct pg_watch *w = &svc_priv(s)->pidf_w;
+
+	if (w->fd >= 0) {
+		loop_del(w);
+		close(w->fd);
+	}
+	w->fd = -1;
+}
+
+/*
+ * The main process the pidfile names, pinned with a pidfd and checked to
+ * be alive in the service's cgroup: 1, watched as the main process; 0, not
+ * (yet) such a pid: wait; -1, it names something else (why says what),
+ * which is never supervised nor signalled.
+ */
+static int svc_take_pidfile(struct pg_service *s, char *why, size_t len)
+{
+	const char *path = s->conf->pidfile;
+	pid_t pid = fs_read_pid(path);
+	int fd;
+
+	if (pid <= 0) {
+		if (pid < 0)
+			snprintf(why, len, "pidfile %s: %s", path,
+				 pid == -EINVAL ? "not a pid" : strerror(-pid));
+		return pid < 0 ? -1 : 0;
+	}
+	fd = svc_pidfd_open(pid); /* pinned: then "alive and in the cgroup" is about this one */
+	if (fd < 0)
+		return 0; /* a dead pid: the daemon has not written its own yet */
+	if (pid != getpid() && cg_pid_within(pid, s->cgpath) &&
+	    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) == 0 && svc_watch_pid(s, pid, fd) == 0) {
+		s->is_child = 0; /* the daemon is the start command's child, not ours */
+		return 1;
+	}
+	close(fd);
+	if (kill(pid, 0) < 0)
+		return 0;
+	snprintf(why, len, "pidfile %s names pid %d, which is not in the service's cgroup: not "
+		 "supervised, not signalled", path, (int)pid);
+	return -1;
+}
+
+/* The main process is known: it runs as the service from now on. */
+static void svc_forking_main(struct pg_service *s)
+{
+	char detail[64];
+
+	svc_pidfile_unwatch(s);
+	svc_priv(s)->main_known = 1;
+	svc_write_state(s); /* adoption after a guard crash finds it by this */
+	snprintf(detail, sizeof(detail), "main pid %d (from the pidfile)", (int)s->pid);
+	log_info("%s: %s", s->conf->name, detail);
+	if (s->conf->type != PG_SVC_HTTP)
+		svc_act_ready(s);
+	else if (s->listening)
+		svc_act_listen(s);
+}
+
+/* A forking start that cannot become the service: a failed start, the cgroup emptied. */
+static void svc_forking_fail(struct pg_service *s, const char *why)
+{
+	svc_pidfile_unwatch(s);
+	svc_priv(s)->failed = 1;
+	s->last_exit_code = -1;
+	svc_emit(EV_SERVICE_EXIT, s, why);
+	if (cg_populated(s->cgpath) <= 0) {
+		svc_settle(s);
+		return;
+	}
+	svc_begin_stop(s, SIGKILL);
+	svc_kill_cgroup(s);
+	svc_act_check_done(s);
+}
+
+/* The pidfile's directory changed while the pidfile is awaited. */
+static void svc_pidfile_event(struct pg_watch *w, uint32_t events)
+{
+	struct pg_service *s = w->arg;
+	char buf[4096], why[PATH_MAX + 128];
+	int r;
+
+	(void)events;
+	while (w->fd >= 0 && read(w->fd, buf, sizeof(buf)) > 0)
+		;
+	if (s->state != SVC_STARTING || svc_priv(s)->main_known)
+		return;
+	r = svc_take_pidfile(s, why, sizeof(why));
+	if (r > 0)
+		svc_forking_main(s);
+	else if (r < 0)
+		svc_forking_fail(s, why);
+}
+
+static int svc_pidfile_watch(struct pg_service *s)
+{
+	struct pg_watch *w = &svc_priv(s)->pidf_w;
+	char dir[PATH_MAX], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", s->conf->pidfile);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -EINVAL;
+	*(slash == dir ? slash + 1 : slash) = 0;
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0)
+		return -errno;
+	w->cb = svc_pidfile_event;
+	w->arg = s;
+	if (inotify_add_watch(w->fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_MODIFY) < 0 ||
+	    loop_add(w, EPOLLIN) < 0) {
+		int err = -errno;
+
+		close(w->fd);
+		w->fd = -1;
+		return err;
+	}
+	return 0;
+}
+
+/*
+ * The start command of a forking service exited; 1 when that was the
+ * expected part of its start (status 0: the daemon runs, its pidfile names
+ * it now or soon), 0 when it is an exit like any other (a failed start).
+ */
+static int svc_forking_parent_exit(struct pg_service *s)
+{
+	char why[PATH_MAX + 128];
+	int r, err;
+
+	if (s->last_signal || s->last_exit_code != 0)
+		return 0;
+	r = svc_take_pidfile(s, why, sizeof(why));
+	if (r > 0) {
+		svc_forking_main(s);
+		return 1;
+	}
+	if (r == 0 && cg_populated(s->cgpath) <= 0)
+		snprintf(why, sizeof(why), "the start command exited 0 and left nothing running "
+			 "(no daemon in the cgroup)");
+	else if (r == 0 && (err = svc_pidfile_watch(s)) == 0)
+		return 1; /* inotify on its directory; start_timeout bounds the wait */
+	else if (r == 0)
+		snprintf(why, sizeof(why), "cannot watch the directory of %s: %s",
+			 s->conf->pidfile, strerror(-err));
+	svc_forking_fail(s, why);
+	return 1;
+}
+
+/* STARTING and the cgroup emptied while no main process is known: the daemon died. */
+static int svc_act_starting_empty(struct pg_service *s)
+{
+	if (s->pid == 0 && !svc_priv(s)->main_known)
+		svc_forking_fail(s, "the daemon exited before its pidfile named it");
 	return 0;
 }
 
@@ -813,6 +1005,7 @@ static void svc_settle(struct pg_service *s)
 {
 	timer_disarm(&s->timer);
 	svc_health_close(s);
+	svc_pidfile_unwatch(s);
 	if (s->want_stop) {
 		svc_finish_stop(s);
 		return;
@@ -907,8 +1100,8 @@ static int svc_act_stable(struct pg_service *s)
 
 static int svc_act_listen(struct pg_service *s)
 {
-	if (s->conf->type != PG_SVC_HTTP)
-		return 0;
+	if (s->conf->type != PG_SVC_HTTP || !svc_priv(s)->main_known)
+		return 0; /* a forking service is ready once its main process is known, too */
 	if (!s->conf->health)
 		return svc_act_ready(s);
 	if (s->health_w.fd < 0)
@@ -918,7 +1111,7 @@ static int svc_act_listen(struct pg_service *s)
 
 static int svc_act_start_timer(struct pg_service *s)
 {
-	if (s->conf->type == PG_SVC_BACKGROUND)
+	if (svc_ready_on_exec(s->conf))
 		return svc_act_ready(s);
 	if (svc_start_left_ms(s) == 0)
 		svc_start_failed(s);
@@ -933,7 +1126,9 @@ static int svc_act_exit(struct pg_service *s)
 
 	svc_exit_detail(s, detail, sizeof(detail));
 	/* ready once it ran, but gone within start_window: the start failed (crash loops end FATAL) */
-	if (s->is_child && s->conf->type == PG_SVC_BACKGROUND &&
+	if (s->state == SVC_STARTING && !svc_priv(s)->main_known && svc_forking_parent_exit(s))
+		return 0; /* the start command forked the daemon and left: the pidfile names it */
+	if (s->is_child && svc_ready_on_exec(s->conf) &&
 	    now_ms() - s->start_ms < s->conf->start_window_ms)
 		svc_priv(s)->failed = 1;
 	svc_emit(EV_SERVICE_EXIT, s, detail);
@@ -996,7 +1191,7 @@ static const svc_action_fn svc_actions[SVC__NSTATES][SE__NEVENTS] = {
 	[SVC_STARTING] = {
 		[SE_START] = svc_act_already, [SE_STOP] = svc_act_stop,
 		[SE_TIMER] = svc_act_start_timer, [SE_EXIT] = svc_act_exit,
-		[SE_EMPTY] = svc_act_nop, [SE_LISTEN] = svc_act_listen,
+		[SE_EMPTY] = svc_act_starting_empty, [SE_LISTEN] = svc_act_listen,
 		[SE_HEALTHY] = svc_act_ready,
 	},
 	[SVC_RUNNING] = {
@@ -1149,6 +1344,8 @@ static int svc_init_one(struct pg_service *s, const struct pg_service_conf *sc)
 	s->pidfd = s->pid_w.fd = s->ev_w.fd = s->inotify_fd = s->health_w.fd = -1;
 	s->timer.w.fd = -1;
 	svc_priv(s)->exec_w.fd = -1;
+	svc_priv(s)->pidf_w.fd = -1;
+	svc_priv(s)->main_known = 1;
 	s->last_exit_code = -1;
 	if (snprintf(s->cgpath, sizeof(s->cgpath), "%s/%s", svc_instance, sc->name) >=
 	    (int)sizeof(s->cgpath))
@@ -1177,6 +1374,7 @@ static void svc_fini_one(struct pg_service *s)
 
 	timer_close(&s->timer);
 	svc_health_close(s);
+	svc_pidfile_unwatch(s);
 	svc_close_pidfd(s);
 	if (s->inotify_fd >= 0) {
 		loop_del(&s->ev_w);
