@@ -119,7 +119,8 @@ $(OUTPUT)/portguard: $(OUTPUT)/main.o $(LIB_OBJS)
 
 $(OUTPUT)/pg-demo: examples/pg-demo.c | $(OUTPUT)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+	$(Q)$(CC) $(CFLAGS) $(if $(HAVE_SYSTEMD),-DHAVE_SYSTEMD) $< $(LDFLAGS) \
+		$(if $(HAVE_SYSTEMD),$(shell pkg-config --libs libsystemd)) -o $@
 
 $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS)
 	$(call msg,UNIT,$@)

@@ -37,6 +37,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #define REQ_MAX		4096
 #define CLIENT_TIMEOUT	5	/* seconds to wait for a client's request */
@@ -58,6 +61,7 @@ struct opts {
 	long delay_listen_ms;
 	long exit_after_ms;	/* -1: never */
 	int exit_code;
+	long notify_ms;		/* -1: no sd_notify; else READY=1 this long after it is ready */
 };
 
 static volatile sig_atomic_t got_term;
@@ -67,7 +71,8 @@ static const char usage_synopsis[] =
 	"                    [--double-fork] [--delay-listen MS] [--udp]\n"
 	"                    [--reuseport]\n"
 	"       pg-demo background [--name NAME] [--ignore-term] [--double-fork]\n"
-	"                          [--exit-after MS] [--exit-code C]\n";
+	"                          [--exit-after MS] [--exit-code C]\n"
+	"       (both modes: [--notify MS])\n";
 
 static const char usage_details[] =
 	"\n"
@@ -89,6 +94,9 @@ static const char usage_details[] =
 	"                    datagram is answered with \"ok\\n\"\n"
 	"  --exit-after MS   exit MS milliseconds after start (background)\n"
 	"  --exit-code C     exit status used by --exit-after (default 0)\n"
+	"  --notify MS       MS milliseconds after it is ready (listening, or started),\n"
+	"                    say so to the service manager: sd_notify(3) READY=1 and\n"
+	"                    STATUS=, through libsystemd, to $NOTIFY_SOCKET\n"
 	"  -h, --help        show this help\n"
 	"\n"
 	"On SIGTERM (unless ignored) pg-demo exits with status 0.\n";
@@ -233,11 +241,30 @@ static void double_fork(const struct opts *o, const sigset_t *waitmask)
 		_exit(0);
 }
 
+/* --notify: READY=1 (and a STATUS=) MS after it is ready; a test service speaking sd_notify. */
+static void notify_ready(const struct opts *o, const sigset_t *waitmask)
+{
+	if (o->notify_ms < 0)
+		return;
+	if (o->notify_ms > 0)
+		sleep_ms(o->notify_ms, waitmask);
+#ifdef HAVE_SYSTEMD
+	if (sd_notifyf(0, "READY=1\nSTATUS=%s: serving%s%.0d", o->name,
+		       o->port ? " on port " : "", o->port) <= 0)
+		fprintf(stderr, "pg-demo %s: sd_notify: nothing sent (NOTIFY_SOCKET %s)\n",
+			o->name, getenv("NOTIFY_SOCKET") ? "unreachable" : "unset");
+#else
+	fprintf(stderr, "pg-demo %s: built without libsystemd: --notify sends nothing\n",
+		o->name);
+#endif
+}
+
 static void __attribute__((noreturn)) run_background(const struct opts *o,
 						     const sigset_t *waitmask)
 {
 	printf("pg-demo %s: background worker started\n", o->name);
 	fflush(stdout);
+	notify_ready(o, waitmask);
 
 	if (o->exit_after_ms >= 0) {
 		sleep_ms(o->exit_after_ms, waitmask);
@@ -412,6 +439,7 @@ static void __attribute__((noreturn)) run_http(const struct opts *o,
 		printf("pg-demo %s: listening on %s:%d\n", o->name, o->addr,
 		       o->port);
 	fflush(stdout);
+	notify_ready(o, waitmask);
 
 	for (;;) {
 		if (got_term)
@@ -454,6 +482,7 @@ int main(int argc, char **argv)
 		OPT_REUSEPORT,
 		OPT_EXIT_AFTER,
 		OPT_EXIT_CODE,
+		OPT_NOTIFY,
 	};
 	static const struct option longopts[] = {
 		{ "port",		required_argument, NULL, OPT_PORT },
@@ -466,12 +495,14 @@ int main(int argc, char **argv)
 		{ "reuseport",		no_argument,	   NULL, OPT_REUSEPORT },
 		{ "exit-after",		required_argument, NULL, OPT_EXIT_AFTER },
 		{ "exit-code",		required_argument, NULL, OPT_EXIT_CODE },
+		{ "notify",		required_argument, NULL, OPT_NOTIFY },
 		{ "help",		no_argument,	   NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = {
 		.addr = "0.0.0.0",
 		.exit_after_ms = -1,
+		.notify_ms = -1,
 	};
 	bool http_only = false, bg_only = false;
 	sigset_t waitmask;
@@ -533,6 +564,9 @@ int main(int argc, char **argv)
 		case OPT_EXIT_CODE:
 			o.exit_code = parse_num(optarg, 0, 255, "--exit-code");
 			bg_only = true;
+			break;
+		case OPT_NOTIFY:
+			o.notify_ms = parse_num(optarg, 0, INT_MAX, "--notify");
 			break;
 		case 'h':
 			usage(0);

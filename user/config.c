@@ -762,12 +762,12 @@ static int config_svc_port(struct config_ctx *ctx, const char *key, const char *
 
 static int config_svc_type(struct config_ctx *ctx, const char *key, const char *value)
 {
-	static const char *const types[] = { "http", "background", "forking", NULL };
+	static const char *const types[] = { "http", "background", "forking", "notify", NULL };
 	static const enum pg_svc_start start[] = { PG_START_SIMPLE, PG_START_SIMPLE,
 						   PG_START_FORKING, PG_START_NOTIFY };
 	int v;
 
-	if (config_set_enum(ctx, &v, key, value, types, "http, background or forking"))
+	if (config_set_enum(ctx, &v, key, value, types, "http, background, forking or notify"))
 		return -EINVAL;
 	ctx->cur->type = v == 1 ? PG_SVC_BACKGROUND : PG_SVC_HTTP;
 	ctx->cur->start = start[v];

@@ -295,6 +295,8 @@ static json_object *enc_services(const struct status *st)
 		json_object_object_add(o, "port", s->port ? json_object_new_int(s->port) : NULL);
 		enc_str(o, "type", s->start ? s->start : s->http ? "http" : "background");
 		enc_bool(o, "listening", s->listening);
+		if (s->start && !strcmp(s->start, "notify"))
+			enc_str(o, "status_text", s->notify_status);
 		enc_int(o, "uptime_s", s->uptime_s);
 		enc_int(o, "restarts", s->restarts);
 		json_object_array_add(a, o);

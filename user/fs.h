@@ -38,6 +38,7 @@ pid_t fs_read_pid(const char *path);
 #define FS_PIDFILE "portguard.pid"	/* run --daemon */
 #define FS_RESERVED "reserved_ports"	/* the ports this instance reserved (sysctl.c) */
 #define FS_MAIN ".main"			/* <service>.main: its main pid and start time */
+#define FS_NOTIFY ".notify"		/* <service>.notify: its NOTIFY_SOCKET name (svcnotify.h) */
 #define FS_GUARD_LOG "portguard.log"	/* run --daemon's stderr, in log_dir */
 #define FS_SERVICE_LOG ".log"		/* <service>.log, in log_dir */
 /* dir/name (name may be "<service>" and a suffix above: fs_path(b, n, dir, svc, FS_MAIN)). */

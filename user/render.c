@@ -69,6 +69,8 @@ void render_status(FILE *f, json_object *st)
 				jint(s, "port") ? (json_object_get_boolean(json_object_object_get(
 							   s, "listening")) ? "yes" : "no") : "-",
 				(long long)jint(s, "uptime_s"), (long long)jint(s, "restarts"));
+			if (jstr(s, "status_text", NULL))
+				fprintf(f, "%-26s %s\n", "", jstr(s, "status_text", ""));
 		}
 	}
 	if (json_object_object_get_ex(st, "ports", &ports)) {

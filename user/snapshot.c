@@ -47,6 +47,7 @@ static void snapshot_services(struct status *st)
 		o->start = s->conf->start == PG_START_FORKING ? "forking"
 			   : s->conf->start == PG_START_NOTIFY ? "notify" : NULL;
 		o->listening = s->listening;
+		o->notify_status = supervise_notify_status(s);
 		o->uptime_s = up < 0 ? 0 : up;
 		o->restarts = s->restarts;
 	}

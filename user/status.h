@@ -48,6 +48,7 @@ struct st_service {
 	int port;
 	int http;
 	const char *start; /* "forking", "notify", or NULL (simple) */
+	const char *notify_status; /* notify: its STATUS= (or reloading, stopping), or NULL */
 	int listening;
 	int64_t uptime_s;
 	int restarts;

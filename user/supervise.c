@@ -38,6 +38,7 @@
 #include "proc.h"
 #include "spawn.h"
 #include "supervise.h"
+#include "svcnotify.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -57,6 +58,11 @@ struct svc_priv {
 	struct pg_watch exec_w; /* the child's report pipe: EOF at exec, data if it failed */
 	struct pg_watch pidf_w; /* forking: inotify on the pidfile's directory while it is awaited */
 	int main_known;		/* forking: the pidfile named the main process (simple: always) */
+	struct svn_sock notify;	/* type = notify: its NOTIFY_SOCKET */
+	int notified;		/* notify: READY=1 came for this start (others: always) */
+	int reloading, stopping; /* notify: RELOADING=1 / STOPPING=1 and no READY=1 since */
+	char nstatus[SVN_STATUS_MAX]; /* notify: the last STATUS= */
+	struct pg_watch old_w;	/* notify: a main process MAINPID= replaced, reaped when it exits */
 	int failed;		/* the current run failed to start (not ready in time) */
 	int health_v6;		/* the in-flight check goes to ::1 */
 	int health_sent;	/* request written, reading the status line */
@@ -100,6 +106,9 @@ static int svc_act_listen(struct pg_service *s);
 static int svc_act_check_done(struct pg_service *s);
 static void svc_settle(struct pg_service *s);
 static void svc_begin_stop(struct pg_service *s, int sig);
+static void svc_maybe_ready(struct pg_service *s);
+static int svc_notify_open(struct pg_service *s);
+static void svc_notify_close(struct pg_service *s);
 
 
 const char *svc_state_name(enum svc_state st)
@@ -413,6 +422,8 @@ static void __attribute__((noreturn)) svc_child(struct pg_service *s, int pipefd
 	/* conf->env wins over what the user switch set */
 	for (i = 0; i < sc->nenv; i++)
 		putenv(sc->env[i]);
+	if (sc->start == PG_START_NOTIFY && setenv("NOTIFY_SOCKET", svc_priv(s)->notify.name, 1) < 0)
+		svc_child_fail(pipefd, CS_ENV, errno);
 	/*
 	 * No shell syntax beyond words and quotes: exec the program itself
 	 * (each exec costs milliseconds); anything else goes to /bin/sh.
@@ -561,6 +572,8 @@ static int svc_spawn(struct pg_service *s)
 
 	if (sc->start == PG_START_FORKING) /* the cgroup is empty: what it names is not ours */
 		svc_forking_prepare(s);
+	if (sc->start == PG_START_NOTIFY && (err = svc_notify_open(s)) < 0)
+		return svc_spawn_failed(s, &ce, err);
 	pid = svc_fork(s, &report_fd);
 	if (pid < 0)
 		return svc_spawn_failed(s, &ce, pid);
@@ -586,6 +599,9 @@ static int svc_spawn(struct pg_service *s)
 	s->start_wall_s = time(NULL);
 	svc_priv(s)->failed = 0;
 	svc_priv(s)->main_known = sc->start != PG_START_FORKING;
+	svc_priv(s)->notified = sc->start != PG_START_NOTIFY;
+	svc_priv(s)->reloading = svc_priv(s)->stopping = 0;
+	svc_priv(s)->nstatus[0] = 0;
 	svc_priv(s)->exec_w.fd = report_fd;
 	svc_priv(s)->exec_w.cb = svc_exec_report;
 	svc_priv(s)->exec_w.arg = s;
@@ -677,10 +693,7 @@ static void svc_forking_main(struct pg_service *s)
 	svc_write_state(s); /* adoption after a guard crash finds it by this */
 	snprintf(detail, sizeof(detail), "main pid %d (from the pidfile)", (int)s->pid);
 	log_info("%s: %s", s->conf->name, detail);
-	if (s->conf->type != PG_SVC_HTTP)
-		svc_act_ready(s);
-	else if (s->listening)
-		svc_act_listen(s);
+	svc_maybe_ready(s);
 }
 
 /* A forking start that cannot become the service: a failed start, the cgroup emptied. */
@@ -779,6 +792,137 @@ static int svc_act_starting_empty(struct pg_service *s)
 	if (s->pid == 0 && !svc_priv(s)->main_known)
 		svc_forking_fail(s, "the daemon exited before its pidfile named it");
 	return 0;
+}
+
+/* ---- type = notify: the service says READY=1 (svcnotify.h) ---- */
+
+/* STARTING and every condition of its type met (main known, READY=1): ready, or to listen. */
+static void svc_maybe_ready(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+
+	if (s->state != SVC_STARTING || !p->main_known || !p->notified)
+		return;
+	if (s->conf->type != PG_SVC_HTTP)
+		svc_act_ready(s);
+	else if (s->listening)
+		svc_act_listen(s);
+}
+
+static int svc_notify_trusted(void *arg, pid_t pid)
+{
+	struct pg_service *s = arg;
+
+	return pid != getpid() && cg_pid_within(pid, s->cgpath);
+}
+
+/* A main process that MAINPID= replaced: reaped once it exits (it is our child). */
+static void svc_old_main_exited(struct pg_watch *w, uint32_t events)
+{
+	(void)events;
+	if (w->fd < 0)
+		return;
+	waitid((idtype_t)P_PIDFD, (id_t)w->fd, &(siginfo_t){ 0 }, WEXITED | WNOHANG);
+	loop_del(w);
+	close(w->fd);
+	w->fd = -1;
+}
+
+/* MAINPID=: the main process is pid from now on, if it is alive in the cgroup. */
+static void svc_notify_mainpid(struct pg_service *s, pid_t pid)
+{
+	struct svc_priv *p = svc_priv(s);
+	int fd, old = s->pidfd, child = s->is_child;
+
+	if (pid == s->pid || pid == getpid() || (fd = svc_pidfd_open(pid)) < 0)
+		return;
+	if (!cg_pid_within(pid, s->cgpath) || syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0) {
+		log_warnx("%s: MAINPID=%d is not a live process of the service: ignored",
+			  s->conf->name, (int)pid);
+		close(fd);
+		return;
+	}
+	loop_del(&s->pid_w);
+	if (child && old >= 0 && p->old_w.fd < 0) { /* the old main: reaped when it goes */
+		p->old_w.fd = old;
+		p->old_w.cb = svc_old_main_exited;
+		p->old_w.arg = s;
+		if (loop_add(&p->old_w, EPOLLIN) < 0)
+			svc_old_main_exited(&p->old_w, 0);
+	} else if (old >= 0) {
+		close(old);
+	}
+	s->pidfd = s->pid_w.fd = -1;
+	if (svc_watch_pid(s, pid, fd) < 0)
+		log_warnx("%s: cannot watch MAINPID=%d", s->conf->name, (int)pid);
+	s->is_child = 0;
+	svc_write_state(s);
+	log_info("%s: main pid %d (MAINPID=)", s->conf->name, (int)pid);
+}
+
+static void svc_notify_msg(void *arg, pid_t sender, const struct svn_msg *m)
+{
+	struct pg_service *s = arg;
+	struct svc_priv *p = svc_priv(s);
+
+	(void)sender;
+	if (m->has_status)
+		snprintf(p->nstatus, sizeof(p->nstatus), "%s", m->status);
+	if (m->mainpid && s->pid)
+		svc_notify_mainpid(s, m->mainpid);
+	if (m->reloading)
+		p->reloading = 1;
+	if (m->stopping)
+		p->stopping = 1;
+	if (m->ready) {
+		p->reloading = 0;
+		if (!p->notified) {
+			p->notified = 1;
+			svc_maybe_ready(s);
+		}
+	}
+}
+
+static int svc_notify_open(struct pg_service *s)
+{
+	struct svn_sock *n = &svc_priv(s)->notify;
+	char keep[PATH_MAX];
+	int err;
+
+	if (n->w.fd >= 0)
+		return 0;
+	n->trusted = svc_notify_trusted;
+	n->fn = svc_notify_msg;
+	n->arg = s;
+	fs_path(keep, sizeof(keep), svc_conf->state_dir, s->conf->name, FS_NOTIFY);
+	if ((err = svn_open(n, svc_conf->name, s->conf->name, keep)) < 0)
+		log_warnx("%s: cannot open its notify socket: %s", s->conf->name, strerror(-err));
+	return err;
+}
+
+static void svc_notify_close(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+
+	svn_close(&p->notify);
+	if (p->old_w.fd >= 0) {
+		loop_del(&p->old_w);
+		close(p->old_w.fd);
+		p->old_w.fd = -1;
+	}
+}
+
+const char *supervise_notify_status(struct pg_service *s)
+{
+	struct svc_priv *p = svc_priv(s);
+
+	if (s->conf->start != PG_START_NOTIFY)
+		return NULL;
+	if (p->stopping)
+		return p->nstatus[0] ? p->nstatus : "stopping";
+	if (p->reloading)
+		return p->nstatus[0] ? p->nstatus : "reloading";
+	return p->nstatus[0] ? p->nstatus : NULL;
 }
 
 /* ---- the HTTP health check ---- */
@@ -1100,8 +1244,9 @@ static int svc_act_stable(struct pg_service *s)
 
 static int svc_act_listen(struct pg_service *s)
 {
-	if (s->conf->type != PG_SVC_HTTP || !svc_priv(s)->main_known)
-		return 0; /* a forking service is ready once its main process is known, too */
+	/* a forking service is ready once its main process is known, a notify one once it said so */
+	if (s->conf->type != PG_SVC_HTTP || !svc_priv(s)->main_known || !svc_priv(s)->notified)
+		return 0;
 	if (!s->conf->health)
 		return svc_act_ready(s);
 	if (s->health_w.fd < 0)
@@ -1232,6 +1377,7 @@ const char *supervise_action_name(enum svc_state st, enum svc_event ev)
 		{ svc_act_listen, "listen" },	      { svc_act_start_timer, "start_timer" },
 		{ svc_act_exit, "exit" },	      { svc_act_stop, "stop" },
 		{ svc_act_stop_now, "stop_now" },     { svc_act_kill, "kill" },
+		{ svc_act_starting_empty, "starting_empty" },
 		{ svc_act_stopping_exit, "stopping_exit" },
 	};
 	size_t i;
@@ -1345,7 +1491,8 @@ static int svc_init_one(struct pg_service *s, const struct pg_service_conf *sc)
 	s->timer.w.fd = -1;
 	svc_priv(s)->exec_w.fd = -1;
 	svc_priv(s)->pidf_w.fd = -1;
-	svc_priv(s)->main_known = 1;
+	svc_priv(s)->notify.w.fd = svc_priv(s)->old_w.fd = -1;
+	svc_priv(s)->main_known = svc_priv(s)->notified = 1;
 	s->last_exit_code = -1;
 	if (snprintf(s->cgpath, sizeof(s->cgpath), "%s/%s", svc_instance, sc->name) >=
 	    (int)sizeof(s->cgpath))
@@ -1363,6 +1510,8 @@ static int svc_init_one(struct pg_service *s, const struct pg_service_conf *sc)
 		log_warnx("%s: cannot watch the service: %s", sc->name, strerror(-err));
 		return err;
 	}
+	if (sc->start == PG_START_NOTIFY) /* the name kept: an adopted service reaches us again */
+		svc_notify_open(s);
 	svc_adopt(s);
 	return 0;
 }
@@ -1375,6 +1524,7 @@ static void svc_fini_one(struct pg_service *s)
 	timer_close(&s->timer);
 	svc_health_close(s);
 	svc_pidfile_unwatch(s);
+	svc_notify_close(s);
 	svc_close_pidfd(s);
 	if (s->inotify_fd >= 0) {
 		loop_del(&s->ev_w);

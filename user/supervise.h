@@ -115,6 +115,8 @@ const char *supervise_instance_cgroup(void);
 const char *svc_state_name(enum svc_state st);
 /* The name of the action svc_actions[st][ev] runs ("start", "kill", ...), NULL if none. */
 const char *supervise_action_name(enum svc_state st, enum svc_event ev);
+/* type = notify: the service's last STATUS= (or "reloading", "stopping"), else NULL. */
+const char *supervise_notify_status(struct pg_service *s);
 /* Release fds and memory; does not touch the processes. */
 void supervise_cleanup(void);
 

@@ -1,7 +1,11 @@
 """End-to-end tests of the service types beyond simple ones (issue 13): a
-daemon that forks (`type = forking`, supervised through its own pidfile)."""
+daemon that forks (`type = forking`, supervised through its own pidfile) and
+services that say when they are ready (`type = notify`, sd_notify through
+libsystemd in pg-demo, or raw datagrams from inside and outside the cgroup)."""
+import array
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -125,6 +129,120 @@ class ForkingTest(GuardTest):
         r = g.cli("check")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("type forking needs a pidfile", r.stderr)
+
+
+# Sends argv[2] to the NOTIFY_SOCKET argv[1] after joining the cgroup argv[3]
+# ("-": stays where it is), with argv[4] fds of /dev/null passed along.
+SEND = r"""
+import array, os, socket, sys
+name, text, cg, nfds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+if cg != "-":
+    with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+fds = [os.open("/dev/null", os.O_RDONLY) for _ in range(nfds)]
+anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+s.sendmsg([text.encode()], anc, 0, "\0" + name[1:])
+"""
+
+# A notify service that hands over to a child: MAINPID=child, READY=1, then exits.
+HANDOVER = r"""
+import os, socket, sys, time
+pid = os.fork()
+if pid == 0:
+    while True:
+        time.sleep(3600)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(("MAINPID=%d\nREADY=1\nSTATUS=handed over" % pid).encode(), "\0" + os.environ["NOTIFY_SOCKET"][1:])
+time.sleep(0.2)
+"""
+
+
+def notify_svc(name, args="--notify 0", port=0, extra=""):
+    mode = "http --port %d" % port if port else "background"
+    return ("[service:%s]\ntype = notify\ncommand = @DEMO@ %s --name %s %s\n%sstop_timeout = 2s\n"
+            "%s\n" % (name, mode, name, args, "port = %d\n" % port if port else "", extra))
+
+
+def environ(pid):
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        return dict(kv.split("=", 1) for kv in f.read().decode().split("\0") if "=" in kv)
+
+
+def nfds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class NotifyTest(GuardTest):
+    def send(self, name, text, cgroup="-", fds=0):
+        r = subprocess.run([sys.executable, "-c", SEND, name, text, cgroup, str(fds)],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_ready_only_when_it_says_so_with_its_status_shown(self):
+        g = self.guard(services=notify_svc("late", "--notify 2500") +
+                       notify_svc("web", port=BASE + 21)).start(wait_running=False)
+        wait_for(lambda: g.service("web")["state"] == "RUNNING", 20, "web RUNNING")
+        wait_for(lambda: g.service("late")["state"] == "RUNNING", 20, "late RUNNING")
+        ev = {e["type"]: e for e in g.events() if e.get("service") == "late"}
+        waited = (time.mktime(time.strptime(ev["service_ready"]["ts"][:19], "%Y-%m-%dT%H:%M:%S"))
+                  + float("0." + ev["service_ready"]["ts"][20:26]) -
+                  time.mktime(time.strptime(ev["service_start"]["ts"][:19], "%Y-%m-%dT%H:%M:%S"))
+                  - float("0." + ev["service_start"]["ts"][20:26]))
+        self.assertGreater(waited, 2.0, ev)  # it said READY=1 2.5 s after its start
+        self.assertEqual(g.service("late")["status_text"], "late: serving")
+        self.assertEqual(g.service("web")["status_text"], "web: serving on port %d" % (BASE + 21))
+        self.assertEqual(g.service("web")["type"], "notify")
+        self.assertIn("late: serving", g.cli("status").stdout)
+
+    def test_never_ready_is_a_failed_start(self):
+        g = self.guard(services=notify_svc("mute", "", extra="start_timeout = 1s\nrestart = never\n"))
+        g.start(wait_running=False)
+        wait_for(lambda: g.service("mute")["state"] == "EXITED", 20, "mute EXITED")
+        ev = [e.get("detail") for e in g.events("service_exit") if e.get("service") == "mute"]
+        self.assertIn("not ready after 1s", ev)
+
+    def test_datagrams_from_outside_the_cgroup_are_dropped_and_their_fds_closed(self):
+        g = self.guard(services=notify_svc("svc", "--notify 60000",
+                                           extra="start_timeout = 120s\n"))
+        g.start(wait_running=False)
+        wait_for(lambda: g.service("svc")["pid"], 10, "svc started")
+        name = environ(g.service("svc")["pid"])["NOTIFY_SOCKET"]
+        self.assertTrue(name.startswith("@portguard/"), name)
+        before = nfds(g.proc.pid)
+        for _ in range(20):
+            self.send(name, "READY=1\nSTATUS=forged", fds=8)
+        wait_for(lambda: "dropped a notify datagram" in g.stderr(), 10, "the drop logged")
+        self.assertEqual(g.service("svc")["state"], "STARTING")
+        self.assertIsNone(g.service("svc")["status_text"])
+        self.assertLessEqual(nfds(g.proc.pid), before)  # the 160 fds passed were closed
+        # from inside the service's cgroup the same datagram counts
+        self.send(name, "READY=1\nSTATUS=from inside", cgroup=os.path.join(g.cgroup_dir(), "svc"))
+        wait_for(lambda: g.service("svc")["state"] == "RUNNING", 10, "svc RUNNING")
+        self.assertEqual(g.service("svc")["status_text"], "from inside")
+
+    def test_mainpid_hands_over_and_adoption_keeps_the_socket(self):
+        path = None
+        g = self.guard(services="[service:h]\ntype = notify\ncommand = %s @DIR@/handover.py\n"
+                       "stop_timeout = 2s\n\n" % sys.executable)
+        path = os.path.join(g.dir, "handover.py")
+        with open(path, "w") as f:
+            f.write(HANDOVER)
+        g.start()
+        wait_for(lambda: g.service("h")["status_text"] == "handed over", 10, "the status")
+        child = g.service("h")["pid"]
+        time.sleep(0.5)  # the first process has exited by now: the child is the service
+        self.assertEqual(g.service("h")["state"], "RUNNING")
+        self.assertEqual(g.service("h")["pid"], child)
+        name = environ(child)["NOTIFY_SOCKET"]
+        g.kill9()
+        g.start()
+        self.assertEqual(g.service("h")["pid"], child)  # adopted
+        self.send(name, "STATUS=after adoption", cgroup=os.path.join(g.cgroup_dir(), "h"))
+        wait_for(lambda: g.service("h")["status_text"] == "after adoption", 10,
+                 "a status through the kept socket name")
+        os.kill(child, signal.SIGKILL)  # the handed-over main process: its death restarts it
+        wait_for(lambda: running_other(g, "h", child), 20, "h restarted")
 
 
 if __name__ == "__main__":

@@ -710,7 +710,7 @@ static void test_type(void **state)
 		    "command = x\n"
 		    "type = web\n",
 		    "3: service a: type http needs a port",
-		    "6: type: bad value 'web' (expected http, background or forking)");
+		    "6: type: bad value 'web' (expected http, background, forking or notify)");
 
 	c = test_ok("[guard]\nports = 3000, 3001\n"
 		    "[service:p]\ncommand = x\nport = 3000\n"

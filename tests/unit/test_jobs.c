@@ -67,6 +67,7 @@ static void test_supervisor_state_table(void **state)
 		{ SVC_BACKOFF, SE_STOP, "stop_now" },	     { SVC_STOPPING, SE_TIMER, "kill" },
 		{ SVC_STOPPING, SE_EMPTY, "check_done" },   { SVC_STOPPING, SE_START, "busy" },
 		{ SVC_STOPPING, SE_EXIT, "stopping_exit" },
+		{ SVC_STARTING, SE_EMPTY, "starting_empty" },
 	};
 	size_t i;
 	int st, ev;
