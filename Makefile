@@ -64,7 +64,7 @@ FUZZ_REPLAYS := $(patsubst %,$(OUTPUT)/replay-%,$(FUZZ_NAMES))
 FUZZ_OUT := build-fuzz
 FUZZ_SECONDS ?= 60
 # what the harnesses link: the parsers and what they call, built by clang for libFuzzer
-FUZZ_LIB := config control loop log fs encode event status claims diag proc cgroup
+FUZZ_LIB := config control loop log fs encode event status claims diag proc cgroup svcnotify
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-omit-frame-pointer -Iinclude -Iuser
 LIBS = $(shell pkg-config --libs $(PKGS))
