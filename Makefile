@@ -162,6 +162,7 @@ fuzz: deps
 	done
 test: all unit
 	$(Q)$(MAKE) --no-print-directory LAYOUT_NEXT=1 build-next/portguard
+	$(Q)./tests/test-deps
 	$(Q)OUTPUT=$(OUTPUT) PORTGUARD_NEXT=$(CURDIR)/build-next/portguard ./tests/run
 
 demo: all

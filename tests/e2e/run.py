@@ -21,6 +21,7 @@ import test_hostile  # noqa: E402
 import test_listen  # noqa: E402
 import test_notify  # noqa: E402
 import test_reload  # noqa: E402
+import test_servers  # noqa: E402
 import test_services  # noqa: E402
 import test_restart  # noqa: E402
 import test_storm  # noqa: E402
@@ -498,6 +499,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_hostile),
         unittest.defaultTestLoader.loadTestsFromModule(test_notify),
         unittest.defaultTestLoader.loadTestsFromModule(test_services),
+        unittest.defaultTestLoader.loadTestsFromModule(test_servers),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce),
         unittest.defaultTestLoader.loadTestsFromModule(test_storm),
         unittest.defaultTestLoader.loadTestsFromModule(test_upgrade)])
