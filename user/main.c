@@ -26,6 +26,7 @@
 #include "encode.h"
 #include "fs.h"
 #include "guard.h"
+#include "import.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -51,6 +52,7 @@ struct opts {
 	int all;
 	int verbose;
 	int help;
+	const char *output; /* import: -o FILE */
 };
 
 struct cmd {
@@ -196,6 +198,41 @@ static int cmd_check(struct opts *o, int argc, char **argv)
 	printf("%s: ok: instance %s, %d services, %d guarded ports, %d protected ports\n",
 	       o->config, c->name, c->nsvc, ng, np);
 	config_free(c);
+	return 0;
+}
+
+static int cmd_import(struct opts *o, int argc, char **argv)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out;
+	int err;
+
+	argc--, argv++; /* the command's name */
+	if (argc < 2 || strcmp(argv[0], "supervisord")) {
+		fprintf(stderr, "usage: portguard import supervisord FILE... [-o OUT]\n");
+		return EX_USAGE;
+	}
+	if (o->output && access(o->output, F_OK) == 0) {
+		fprintf(stderr, "portguard: %s exists: not overwritten\n", o->output);
+		return 1;
+	}
+	out = o->output ? open_memstream(&text, &len) : stdout;
+	if (!out || import_supervisord((const char *const *)argv + 1, argc - 1, out, stderr)) {
+		if (out && out != stdout)
+			fclose(out);
+		free(text);
+		return 1;
+	}
+	if (out == stdout)
+		return 0;
+	fclose(out);
+	err = fs_write_file(o->output, text, len, 0644);
+	free(text);
+	if (err) {
+		fprintf(stderr, "portguard: cannot write %s: %s\n", o->output, strerror(-err));
+		return 1;
+	}
 	return 0;
 }
 
@@ -701,6 +738,12 @@ static const struct cmd cmds[] = {
 	{ "shutdown", cmd_shutdown, "shutdown [-c FILE]",
 	  "Stop every service (reverse priority order), then the guard, and remove the\n"
 	  "instance's cgroups. Requires root." },
+	{ "import", cmd_import, "import supervisord FILE... [-o OUT]",
+	  "Write a portguard.conf from a supervisord config: its [program:x] sections (and\n"
+	  "the files its [include] names) become services; what cannot be mapped is a\n"
+	  "comment. When that supervisord runs (and as root), each program's listening\n"
+	  "ports, found from its processes, become its service's port and the guarded set.\n"
+	  "To stdout, or to OUT (never over an existing file)." },
 	{ "help", cmd_help, "help [COMMAND]", "Show help." },
 };
 
@@ -744,49 +787,61 @@ static int cmd_help(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The options, anywhere on the line (GNU getopt permutes them): 0, or -1 after the usage. */
+static int main_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },	    { "verbose", no_argument, NULL, 'v' },
-		{ "all", no_argument, NULL, 'a' },
+		{ "all", no_argument, NULL, 'a' },	    { "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },	    { "daemon", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .config = PG_DEFAULT_CONFIG };
-	const struct cmd *c;
 	int ch;
 
-	/* a guard that closes on us is an error to report, not a silent death */
-	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt_long(argc, argv, "c:fvh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:fvho:", lopts, NULL)) != -1) {
 		switch (ch) {
+		case 'o':
+			o->output = optarg;
+			break;
 		case 'c':
-			o.config = optarg;
+			o->config = optarg;
 			break;
 		case 'j':
-			o.json = 1;
+			o->json = 1;
 			break;
 		case 'd':
-			o.daemon = 1;
+			o->daemon = 1;
 			break;
 		case 'f':
-			o.follow = 1;
+			o->follow = 1;
 			break;
 		case 'a':
-			o.all = 1;
+			o->all = 1;
 			break;
 		case 'v':
-			o.verbose++;
+			o->verbose++;
 			break;
 		case 'h':
-			o.help = 1;
+			o->help = 1;
 			break;
 		default:
 			usage(stderr);
-			return EX_USAGE;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .config = PG_DEFAULT_CONFIG };
+	const struct cmd *c;
+
+	/* a guard that closes on us is an error to report, not a silent death */
+	signal(SIGPIPE, SIG_IGN);
+	if (main_opts(argc, argv, &o) < 0)
+		return EX_USAGE;
 	log_init("portguard", o.verbose);
 	argc -= optind;
 	argv += optind;

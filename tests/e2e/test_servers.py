@@ -4,15 +4,18 @@ nginx with `daemon on` (forking, through its pidfile) and `daemon off`
 (simple), redis-server with and without `daemonize yes`. Each: start,
 listening and answering, every restart mode with new pids, nginx's workers
 counted as the service's and one killed, adoption after a guard kill -9, and
-nothing left after shutdown."""
+nothing left after shutdown. And a real supervisord's config imported
+(`portguard import supervisord`) while it runs, then run by a guard."""
 import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
 import unittest
 
-from pgtest import BASE, GuardTest, pid_alive, wait_for
+from pgtest import BASE, PORTGUARD, GuardTest, pid_alive, wait_for
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -101,7 +104,8 @@ class ServersTest(GuardTest):
         return g.start()
 
     def lifecycle(self, g, name, ok, workers=0):
-        """Listening and answering; every restart mode; adoption; nothing left after shutdown."""
+        """Listening and answering; every restart mode; adoption; nothing left after shutdown. And a real supervisord's config imported
+(`portguard import supervisord`) while it runs, then run by a guard."""
         wait_for(lambda: g.service(name)["listening"], 10, "%s listening" % name)
         self.assertTrue(ok(PORT))
         seen = [g.service(name)["pid"]]
@@ -168,6 +172,112 @@ class ServersTest(GuardTest):
         with open(os.path.join(g.dir, "redis.pid")) as f:
             self.assertEqual(int(f.read()), g.service("kv")["pid"])
         self.lifecycle(g, "kv", redis_ok)
+
+
+SUPERVISORD = shutil.which("supervisord") or "/usr/bin/supervisord"
+WEBPORT = BASE + 40
+
+SV_MAIN = """; the seed host's supervisord, in small
+[unix_http_server]
+file = %(dir)s/supervisor.sock
+
+[supervisord]
+logfile = %(dir)s/supervisord.log
+pidfile = %(dir)s/supervisord.pid
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl = unix://%(dir)s/supervisor.sock
+
+[include]
+files = conf.d/*.conf
+"""
+
+SV_PROGRAMS = """[program:web]
+command = %(python)s -m http.server %(port)d --bind 127.0.0.1   ; the seed's web
+directory = /tmp
+environment = MODE="live",LEVEL=3
+autorestart = unexpected
+startsecs = 1
+stopsignal = INT
+stopwaitsecs = 7
+priority = 10
+stdout_logfile = %(dir)s/web.log
+
+[program:worker]
+command = /bin/sleep 1000%%(process_num)d
+process_name = %%(program_name)s_%%(process_num)02d
+numprocs = 2
+priority = 50
+autorestart = true
+
+[group:desk]
+programs = web,worker
+"""
+
+
+class ImportTest(GuardTest):
+    def test_import_a_running_supervisord_then_run_what_it_wrote(self):
+        if not os.access(SUPERVISORD, os.X_OK):
+            self.skipTest("supervisord is not installed (tests/test-deps installs it)")
+        g = self.guard()
+        d = os.path.join(g.dir, "sv")
+        os.makedirs(os.path.join(d, "conf.d"))
+        conf = os.path.join(d, "supervisord.conf")
+        with open(conf, "w") as f:
+            f.write(SV_MAIN % {"dir": d})
+        with open(os.path.join(d, "conf.d", "desk.conf"), "w") as f:
+            f.write(SV_PROGRAMS % {"dir": d, "python": sys.executable, "port": WEBPORT})
+        subprocess.run([SUPERVISORD, "-c", conf], check=True, timeout=30)
+
+        def stop_supervisord():
+            subprocess.run(["supervisorctl", "-c", conf, "shutdown"], capture_output=True,
+                           timeout=30)
+            try:
+                with open(os.path.join(d, "supervisord.pid")) as f:
+                    pid = int(f.read())
+                wait_for(lambda: not pid_alive(pid), 20, "supervisord gone")
+            except (OSError, ValueError):
+                pass
+        self._pg_cleanups.append(stop_supervisord)
+        wait_for(lambda: ask_ok(WEBPORT), 20, "supervisord's web listening")
+        out = os.path.join(g.dir, "imported.conf")
+        r = subprocess.run([PORTGUARD, "import", "supervisord", conf, "-o", out],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            text = f.read()
+        r = subprocess.run([PORTGUARD, "check", "-c", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr + text)
+        self.assertIn("ports = %d\n" % WEBPORT, text)
+        web = text.split("[service:web]\n")[1].split("\n\n")[0]
+        for line in ("command = %s -m http.server %d --bind 127.0.0.1" % (sys.executable, WEBPORT),
+                     "directory = /tmp", "environment = MODE=live, LEVEL=3",
+                     "restart = on-failure", "start_window = 1s", "stop_signal = INT",
+                     "stop_timeout = 7s", "priority = 10", "port = %d" % WEBPORT):
+            self.assertIn(line + "\n", web, web)
+        self.assertIn("# stdout_logfile = %s/web.log: not mapped" % d, web)
+        for n in ("worker_00", "worker_01"):
+            self.assertIn("[service:%s]\ncommand = /bin/sleep 1000%s\n" % (n, n[-1]), text)
+        self.assertIn("# [group:desk]", text)
+        self.assertIn("# [supervisord] (%s:5): supervisord's own settings" % conf, text)
+        # what it wrote runs: supervisord stopped, the services under a guard of the test
+        stop_supervisord()
+        services = text[text.index("\n# [program:web]"):]
+        g2 = self.guard(services=services).start()
+        wait_for(lambda: g2.service("web")["listening"], 20, "web listening under portguard")
+        self.assertTrue(ask_ok(WEBPORT))
+        self.assertEqual(sorted(s["name"] for s in g2.status()["services"]),
+                         ["web", "worker_00", "worker_01"])
+
+
+def ask_ok(port):
+    try:
+        return ask(port, b"GET / HTTP/1.0\r\n\r\n", b"200")
+    except OSError:
+        return False
 
 
 def conf_daemon(services):

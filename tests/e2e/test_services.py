@@ -2,7 +2,6 @@
 daemon that forks (`type = forking`, supervised through its own pidfile) and
 services that say when they are ready (`type = notify`, sd_notify through
 libsystemd in pg-demo, or raw datagrams from inside and outside the cgroup)."""
-import array
 import os
 import signal
 import socket
@@ -206,8 +205,9 @@ class NotifyTest(GuardTest):
         g = self.guard(services=notify_svc("svc", "--notify 60000",
                                            extra="start_timeout = 120s\n"))
         g.start(wait_running=False)
-        wait_for(lambda: g.service("svc")["pid"], 10, "svc started")
-        name = environ(g.service("svc")["pid"])["NOTIFY_SOCKET"]
+        pid = wait_for(lambda: g.service("svc")["pid"], 10, "svc started")
+        # /proc/PID/environ is the guard's until the exec: wait for the service's own
+        name = wait_for(lambda: environ(pid).get("NOTIFY_SOCKET"), 10, "svc exec'd")
         self.assertTrue(name.startswith("@portguard/"), name)
         before = nfds(g.proc.pid)
         for _ in range(20):
