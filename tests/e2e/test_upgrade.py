@@ -131,10 +131,14 @@ class UpgradeTest(GuardTest):
         self.assertEqual(kernel_denied(g), r[str(errno.EPERM)])
         g.cli("shutdown", check=0)  # closes the coalescing windows into the journal
         g.proc.wait(30)
-        # What the journal holds: never more than happened, and what the old rings held
-        # was read as what it was (a kill -9 loses only its open coalescing window).
+        # What the journal holds: what happened, give or take a kill -9's edges, and
+        # what the old rings held read as what it was. A kill -9 loses its open
+        # coalescing window, and the ring is read at least once: the record whose
+        # callback was running when the guard died is read again by the next guard
+        # (libbpf stores the consumer position after each callback; docs/design.md,
+        # known limits). So at most one more per kill, never a rogue made up.
         denied = [e for e in g.events("bind_denied") if e.get("port") == FREE]
-        self.assertLessEqual(sum(e.get("count", 1) for e in denied), r[str(errno.EPERM)])
+        self.assertLessEqual(sum(e.get("count", 1) for e in denied), r[str(errno.EPERM)] + 2)
         self.assertEqual({(e["pid"], e["comm"], e["uid"], e["addr"]) for e in denied},
                          {(rogue.pid, "python3", 0, "127.0.0.1")})
 
