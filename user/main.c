@@ -53,6 +53,7 @@ struct opts {
 	int verbose;
 	int help;
 	const char *output; /* import: -o FILE */
+	int check;	    /* status --check: one line and a monitoring plugin's exit status */
 };
 
 struct cmd {
@@ -333,6 +334,25 @@ static json_object *cmd_snapshot(struct pg_config *c)
 	return o ? o : json_object_new_object();
 }
 
+/* status --check: what a monitor pages on (render_check); 3 UNKNOWN when the guard cannot be asked. */
+static int cmd_status_check(struct pg_config *c, json_object *st, int fd)
+{
+	int rc;
+
+	if (st || fd == -ENOENT || fd == -ECONNREFUSED)
+		rc = render_check(stdout, st, st != NULL, c->name);
+	else {
+		printf("PORTGUARD UNKNOWN - cannot ask the guard at %s: %s\n", c->control,
+		       fd == -EREMOTEIO ? "it refused the request"
+		       : fd == -EPROTO	? "it did not answer"
+					: strerror(-fd));
+		rc = 3;
+	}
+	json_object_put(st);
+	config_free(c);
+	return rc;
+}
+
 static int cmd_status(struct opts *o, int argc, char **argv)
 {
 	struct pg_config *c = cmd_client_config(o);
@@ -342,6 +362,8 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	st = cmd_ask(c, "status", &fd);
+	if (o->check)
+		return cmd_status_check(c, st, fd);
 	if (!st && fd == -EREMOTEIO) {
 		config_free(c);
 		return 1;
@@ -723,10 +745,13 @@ static const struct cmd cmds[] = {
 	{ "check", cmd_check, "check [-c FILE]",
 	  "Validate the config without running: exit 0, or exit 2 with one\n"
 	  "`file:line: message` per error." },
-	{ "status", cmd_status, "status [-c FILE] [--json]",
+	{ "status", cmd_status, "status [-c FILE] [--json | --check]",
 	  "Show the guard, each service and each guarded and protected port. Exit 0 when\n"
 	  "all is well, 1 when anything is degraded, 3 when no guard runs (the port table\n"
-	  "then comes from one sock_diag snapshot)." },
+	  "then comes from one sock_diag snapshot). --check: one line for a Nagios/Icinga-\n"
+	  "style monitor, exit 0 OK, 1 WARNING (a service starting or stopped by hand, a port\n"
+	  "held by a stranger, events lost), 2 CRITICAL (no guard; a service FATAL, EXITED\n"
+	  "or in BACKOFF), 3 UNKNOWN (the guard cannot be asked)." },
 	{ "events", cmd_events, "events [-c FILE] [--json] [--follow [--all]]",
 	  "Print the journal (state_dir/events.jsonl); with --follow, the live stream;\n"
 	  "with --all, the owners' own binds, listens and releases too." },
@@ -794,6 +819,7 @@ static int main_opts(int argc, char **argv, struct opts *o)
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "follow", no_argument, NULL, 'f' },	    { "verbose", no_argument, NULL, 'v' },
 		{ "all", no_argument, NULL, 'a' },	    { "output", required_argument, NULL, 'o' },
+		{ "check", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },	    { "daemon", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -803,6 +829,9 @@ static int main_opts(int argc, char **argv, struct opts *o)
 		switch (ch) {
 		case 'o':
 			o->output = optarg;
+			break;
+		case 'k':
+			o->check = 1;
 			break;
 		case 'c':
 			o->config = optarg;

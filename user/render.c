@@ -112,3 +112,56 @@ void render_event(FILE *f, json_object *ev)
 	}
 	fprintf(f, "\n");
 }
+
+/* How bad one service's state is for a monitor: 0 fine, 1 warning, 2 critical. */
+static int render_check_service(const char *state)
+{
+	if (!strcmp(state, "RUNNING"))
+		return 0;
+	if (!strcmp(state, "FATAL") || !strcmp(state, "EXITED") || !strcmp(state, "BACKOFF"))
+		return 2; /* down, and not by an operator's stop */
+	return 1;	  /* starting, stopping, or stopped by hand */
+}
+
+int render_check(FILE *f, json_object *st, int guard_running, const char *name)
+{
+	static const char *const word[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+	json_object *svcs = NULL, *ports = NULL, *g = NULL;
+	int i, rc = 0, n = 0, up = 0, rogue = 0, bad, worst = -1;
+	const char *down = NULL, *down_state = "";
+	long long lost = 0;
+
+	if (!guard_running) {
+		fprintf(f, "PORTGUARD CRITICAL - no guard is running for instance %s | "
+			   "services_running=0 rogue_ports=0 events_lost=0\n", name);
+		return 2;
+	}
+	json_object_object_get_ex(st, "guard", &g);
+	lost = jint(g, "lost");
+	if (json_object_object_get_ex(st, "services", &svcs))
+		for (i = 0; i < (int)json_object_array_length(svcs); i++, n++) {
+			json_object *s = json_object_array_get_idx(svcs, i);
+
+			bad = render_check_service(jstr(s, "state", "?"));
+			up += !bad;
+			if (bad > worst && bad) {
+				worst = bad;
+				down = jstr(s, "name", "?");
+				down_state = jstr(s, "state", "?");
+			}
+			rc = bad > rc ? bad : rc;
+		}
+	if (json_object_object_get_ex(st, "ports", &ports))
+		for (i = 0; i < (int)json_object_array_length(ports); i++) {
+			const char *ps = jstr(json_object_array_get_idx(ports, i), "state", "");
+
+			rogue += !strcmp(ps, "rogue") || !strcmp(ps, "shared");
+		}
+	if ((rogue || lost) && rc < 1)
+		rc = 1;
+	fprintf(f, "PORTGUARD %s - %d/%d services running%s%s%s%s%s, %d ports held by strangers, "
+		   "%lld events lost | services_running=%d rogue_ports=%d events_lost=%lld\n",
+		word[rc], up, n, down ? " (" : "", down ? down : "", down ? " " : "", down_state,
+		down ? ")" : "", rogue, lost, up, rogue, lost);
+	return rc;
+}

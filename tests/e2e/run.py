@@ -91,6 +91,36 @@ class GuardBasics(GuardTest):
         kw.setdefault("services", http_service("web", WEB, pidfile=True) + bg_service("worker"))
         return self.guard(**kw).start()
 
+    def test_status_check_is_what_a_monitor_pages_on(self):
+        g = self.start(services=http_service("web", WEB) + bg_service("worker") +
+                       bg_service("crash", "--exit-after 10 --exit-code 1", prio=60))
+        wait_for(lambda: g.service("crash")["state"] == "FATAL", 30, "crash FATAL")
+        r = g.cli("status", "--check")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertTrue(r.stdout.startswith("PORTGUARD CRITICAL - 2/3 services running (crash "
+                                            "FATAL)"), r.stdout)
+        self.assertEqual(len(r.stdout.splitlines()), 1)
+        self.assertIn("| services_running=2 rogue_ports=0 events_lost=0", r.stdout)
+        with open(g.conf) as f:
+            text = f.read()
+        with open(g.conf, "w") as f:
+            f.write(text[:text.index("[service:crash]")])
+        self.assertEqual(g.cli("reload").returncode, 0)
+        r = g.cli("status", "--check")
+        self.assertEqual((r.returncode, r.stdout.split(" - ")[0]), (0, "PORTGUARD OK"), r.stdout)
+        w = self.worker()
+        w.do(op="open", id="x", port=RESERVED, listen=True)  # a stranger: a look, not a page
+        wait_for(lambda: g.cli("status", "--check").returncode == 1, 10, "WARNING")
+        self.assertIn("1 ports held by strangers", g.cli("status", "--check").stdout)
+        g.cli("stop", "worker", check=0)
+        r = g.cli("status", "--check")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("(worker STOPPED)", r.stdout)
+        g.kill9()
+        r = g.cli("status", "--check")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("PORTGUARD CRITICAL - no guard is running", r.stdout)
+
     def test_status_json_shape(self):
         g = self.start()
         st = g.status()
