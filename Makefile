@@ -20,7 +20,8 @@ DEB_PKGS := clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool libcmocka-dev \
 	libjson-c-dev libsystemd-dev mandoc pkg-config python3 iproute2 procps make gcc
 
 CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
-	-Wstrict-prototypes -D_GNU_SOURCE
+	-Wstrict-prototypes -D_GNU_SOURCE \
+	-DPG_VERSION='"$(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)"'
 # the packager's flags (debian/rules: dpkg-buildflags), after ours
 CFLAGS += $(PKG_CFLAGS)
 ifeq ($(SAN),1)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alerts.h"
@@ -26,6 +27,8 @@ static uint64_t m_kernel[PG_EV_KIND_MAX];
 static uint32_t m_rogue[65536], m_denied[65536], m_killed[65536];
 static unsigned long m_reclaims[PG_MAX_SERVICES];
 static unsigned long m_restarts_ok, m_restarts_failed;
+static unsigned long m_backoffs[PG_MAX_SERVICES];
+static int64_t m_start_s; /* wall clock of the guard's start */
 static struct pg_timer m_timer = { .w.fd = -1 };
 static struct pg_watch m_listen = { .fd = -1 };
 static int m_dirty_armed;
@@ -57,10 +60,11 @@ void metrics_count(const struct pg_ev *ev)
 			m_killed[port]++;
 		break;
 	case EV_RECLAIM:
+	case EV_RECLAIM_BACKOFF:
 		s = supervise_by_name(ev->service);
 		for (i = 0; s && i < supervise_count(); i++)
 			if (supervise_get(i) == s)
-				m_reclaims[i]++;
+				(ev->type == EV_RECLAIM ? m_reclaims : m_backoffs)[i]++;
 		break;
 	case EV_RESTART_DONE:
 		m_restarts_ok++;
@@ -72,6 +76,40 @@ void metrics_count(const struct pg_ev *ev)
 		break;
 	}
 	metrics_dirty();
+}
+
+/* Who and since when: build info, start times, each service's state as a label. */
+static void metrics_info(FILE *f)
+{
+	static const char *const states[] = { "STOPPED", "STARTING", "RUNNING", "BACKOFF",
+					      "STOPPING", "EXITED", "FATAL" };
+	size_t k;
+	int i;
+
+	fprintf(f, "# HELP portguard_build_info The guard's version and pinned layout; always 1.\n"
+		   "# TYPE portguard_build_info gauge\n"
+		   "portguard_build_info{version=\"%s\",layout=\"%d\"} 1\n"
+		   "# HELP portguard_start_time_seconds When the guard started (Unix time).\n"
+		   "# TYPE portguard_start_time_seconds gauge\nportguard_start_time_seconds %lld\n"
+		   "# HELP portguard_service_start_time_seconds When the service's process started "
+		   "(Unix time; 0 when none runs).\n# TYPE portguard_service_start_time_seconds gauge\n",
+		PG_VERSION, PG_LAYOUT, (long long)m_start_s);
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_service_start_time_seconds{service=\"%s\"} %lld\n",
+			supervise_get(i)->conf->name,
+			supervise_get(i)->pid ? (long long)supervise_get(i)->start_wall_s : 0LL);
+	fprintf(f, "# HELP portguard_service_state 1 for the state the service is in.\n"
+		   "# TYPE portguard_service_state gauge\n");
+	for (i = 0; i < supervise_count(); i++)
+		for (k = 0; k < sizeof(states) / sizeof(states[0]); k++)
+			fprintf(f, "portguard_service_state{service=\"%s\",state=\"%s\"} %d\n",
+				supervise_get(i)->conf->name, states[k],
+				!strcmp(svc_state_name(supervise_get(i)->state), states[k]));
+	fprintf(f, "# HELP portguard_reclaim_backoffs_total Reclaims of a port put off "
+		   "(backoff), by service.\n# TYPE portguard_reclaim_backoffs_total counter\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_reclaim_backoffs_total{service=\"%s\"} %lu\n",
+			supervise_get(i)->conf->name, m_backoffs[i]);
 }
 
 static void metrics_ports(FILE *f, const char *name, const char *help, const uint32_t *v)
@@ -92,6 +130,7 @@ void metrics_render(FILE *f)
 
 	if (m_loader)
 		loader_counters(m_loader, lost, sent);
+	metrics_info(f);
 	fprintf(f, "# HELP portguard_events_total Kernel events received, by kind.\n"
 		   "# TYPE portguard_events_total counter\n");
 	for (k = 1; k < PG_EV_KIND_MAX; k++)
@@ -242,6 +281,7 @@ int metrics_init(const struct pg_config *c, struct loader *L)
 {
 	int err;
 
+	m_start_s = (int64_t)time(NULL);
 	m_cfg = c;
 	m_loader = L;
 	if (c->metrics_file && (err = timer_init(&m_timer, metrics_write, NULL)))
