@@ -3,6 +3,7 @@ guarded ports with EPERM, the owner binds, allow rules and the kill policy
 work, observe mode denies nothing."""
 import errno
 import json
+import shutil
 import signal
 import socket
 import os
@@ -322,6 +323,12 @@ class StormTest(EnforceBase):
         with open(metrics) as f:
             prom = f.read()
         self.assertIn('portguard_denials_total{port="%d"} 10000' % RESERVED, prom)
+        self.assertIn('portguard_service_state{service="web",state="STOPPED"} 1', prom)
+        self.assertRegex(prom, r'portguard_build_info\{version="[^"]+",layout="\d+"\} 1')
+        if shutil.which("promtool"):  # the exposition format, as Prometheus' own linter reads it
+            r = subprocess.run(["promtool", "check", "metrics"], input=prom,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
 
 class SinksTest(EnforceBase):
