@@ -118,7 +118,7 @@ static void metrics_ports(FILE *f, const char *name, const char *help, const uin
 
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 	for (p = 1; p < 65536; p++)
-		if (v[p] || (m_cfg->guarded[p] && v != m_killed))
+		if (v[p] || m_cfg->guarded[p]) /* every series from the start: increase() sees the first */
 			fprintf(f, "%s{port=\"%d\"} %u\n", name, p, v[p]);
 }
 

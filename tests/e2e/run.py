@@ -20,6 +20,7 @@ import test_enforce  # noqa: E402
 import test_hostile  # noqa: E402
 import test_listen  # noqa: E402
 import test_notify  # noqa: E402
+import test_prometheus  # noqa: E402
 import test_reload  # noqa: E402
 import test_servers  # noqa: E402
 import test_services  # noqa: E402
@@ -530,6 +531,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_notify),
         unittest.defaultTestLoader.loadTestsFromModule(test_services),
         unittest.defaultTestLoader.loadTestsFromModule(test_servers),
+        unittest.defaultTestLoader.loadTestsFromModule(test_prometheus),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce),
         unittest.defaultTestLoader.loadTestsFromModule(test_storm),
         unittest.defaultTestLoader.loadTestsFromModule(test_upgrade)])
