@@ -29,6 +29,63 @@ static unsigned long m_reclaims[PG_MAX_SERVICES];
 static unsigned long m_restarts_ok, m_restarts_failed;
 static unsigned long m_backoffs[PG_MAX_SERVICES];
 static int64_t m_start_s; /* wall clock of the guard's start */
+
+/* A Prometheus histogram: counts per upper bound (not cumulative here), count and sum. */
+struct m_hist {
+	const char *name, *help;
+	const double *le;
+	int n;
+	uint64_t b[16], count;
+	double sum;
+};
+static const double m_lat_le[] = { 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3,
+				   25e-3, 100e-3, 1 };
+static const double m_job_le[] = { 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30 };
+static struct m_hist m_latency = { "portguard_event_latency_seconds",
+				   "From the kernel hook to the guard reading the event.", m_lat_le,
+				   sizeof(m_lat_le) / sizeof(m_lat_le[0]), { 0 }, 0, 0 };
+static struct m_hist m_jobs = { "portguard_restart_duration_seconds",
+				"Restart jobs (restart, stop, start, reclaim), start to end.",
+				m_job_le, sizeof(m_job_le) / sizeof(m_job_le[0]), { 0 }, 0, 0 };
+
+static void m_observe(struct m_hist *h, double v)
+{
+	int i;
+
+	for (i = 0; i < h->n && v > h->le[i]; i++)
+		;
+	if (i < h->n)
+		h->b[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+static void m_hist_render(FILE *f, const struct m_hist *h)
+{
+	uint64_t c = 0;
+	int i;
+
+	fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+	for (i = 0; i < h->n; i++) {
+		c += h->b[i];
+		fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->le[i], (unsigned long long)c);
+	}
+	fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n", h->name,
+		(unsigned long long)h->count, h->name, h->sum, h->name,
+		(unsigned long long)h->count);
+}
+
+void metrics_event_latency(uint64_t ts_ns)
+{
+	struct timespec now;
+	uint64_t t;
+
+	if (clock_gettime(CLOCK_BOOTTIME, &now) < 0)
+		return;
+	t = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+	if (t >= ts_ns)
+		m_observe(&m_latency, (double)(t - ts_ns) / 1e9);
+}
 static struct pg_timer m_timer = { .w.fd = -1 };
 static struct pg_watch m_listen = { .fd = -1 };
 static int m_dirty_armed;
@@ -67,10 +124,9 @@ void metrics_count(const struct pg_ev *ev)
 				(ev->type == EV_RECLAIM ? m_reclaims : m_backoffs)[i]++;
 		break;
 	case EV_RESTART_DONE:
-		m_restarts_ok++;
-		break;
 	case EV_RESTART_FAILED:
-		m_restarts_failed++;
+		*(ev->type == EV_RESTART_DONE ? &m_restarts_ok : &m_restarts_failed) += 1;
+		m_observe(&m_jobs, (double)ev->u.job.ms / 1e3);
 		break;
 	default:
 		break;
@@ -131,6 +187,8 @@ void metrics_render(FILE *f)
 	if (m_loader)
 		loader_counters(m_loader, lost, sent);
 	metrics_info(f);
+	m_hist_render(f, &m_latency);
+	m_hist_render(f, &m_jobs);
 	fprintf(f, "# HELP portguard_events_total Kernel events received, by kind.\n"
 		   "# TYPE portguard_events_total counter\n");
 	for (k = 1; k < PG_EV_KIND_MAX; k++)

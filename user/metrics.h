@@ -23,6 +23,8 @@ void metrics_count(const struct pg_ev *ev);
 /* The kernel delivered an event of this kind. */
 void metrics_kernel_event(unsigned int kind);
 void metrics_kernel_events(unsigned int kind, uint64_t n);
+/* A ring record read: its boot-clock time from the kernel hook, into the latency histogram. */
+void metrics_event_latency(uint64_t ts_ns);
 /* Something changed: schedule a write of metrics_file. */
 void metrics_dirty(void);
 /* The exposition text. */

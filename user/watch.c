@@ -604,6 +604,7 @@ int watch_on_kevent(void *ctx, void *data, size_t size)
 	if (W.batch_left && !--W.batch_left)
 		stop = -EAGAIN; /* this one is handled, then back to the loop */
 	metrics_kernel_event(e->kind);
+	metrics_event_latency(e->ts_ns);
 	if (e->lost_total > W.lost_seen)
 		W.need_resync = 1; /* one re-sync after the batch, not one per event */
 	watch_dispatch(e, exe);

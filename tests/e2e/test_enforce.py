@@ -324,6 +324,7 @@ class StormTest(EnforceBase):
             prom = f.read()
         self.assertIn('portguard_denials_total{port="%d"} 10000' % RESERVED, prom)
         self.assertIn('portguard_service_state{service="web",state="STOPPED"} 1', prom)
+        self.assertIn('portguard_event_latency_seconds_bucket{le="+Inf"}', prom)
         self.assertRegex(prom, r'portguard_build_info\{version="[^"]+",layout="\d+"\} 1')
         if shutil.which("promtool"):  # the exposition format, as Prometheus' own linter reads it
             r = subprocess.run(["promtool", "check", "metrics"], input=prom,
