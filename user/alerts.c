@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "alerts.h"
+#include "journald.h"
 #include "config.h"
 #include "event.h"
 #include "log.h"
@@ -221,7 +222,7 @@ void alerts_deliver(const struct pg_ev *ev, const char *json)
 {
 	if (!al_cfg || !(ev_flags(ev->type) & EVF_ALERT))
 		return;
-	if (al_cfg->syslog)
+	if (al_cfg->syslog && !journald_active()) /* the journal has it, with its fields */
 		syslog(LOG_WARNING, "%s %s", ev_type_name(ev->type), json);
 	if (!al_cfg->alert_command)
 		return;

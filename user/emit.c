@@ -9,6 +9,7 @@
 #include "emit.h"
 #include "encode.h"
 #include "journal.h"
+#include "journald.h"
 #include "log.h"
 #include "metrics.h"
 #include "status.h"
@@ -49,8 +50,12 @@ void emit_publish(struct pg_ev *ev)
 	if (keep) { /* journaled: every event but the routine ones, unless configured */
 		if ((err = journal_write(line)))
 			log_warnx("journal write failed: %s", strerror(-err));
-		fprintf(stderr, "%s\n", line);
-		clearerr(stderr);
+		if (journald_active()) { /* once, with its fields: not again as a stderr line */
+			journald_send(ev, line);
+		} else {
+			fprintf(stderr, "%s\n", line);
+			clearerr(stderr);
+		}
 	}
 	control_broadcast(line, ev->routine);
 	alerts_deliver(ev, line);

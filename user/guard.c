@@ -30,6 +30,7 @@
 #include "fs.h"
 #include "guard.h"
 #include "journal.h"
+#include "journald.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -420,6 +421,7 @@ int guard_run(struct pg_config *cfg, int ready_fd)
 	memset(&G, 0, sizeof(G));
 	log_stderr_nonblock();
 	notify_init();
+	journald_init(); /* stderr is the journal: events go there with their fields */
 	G.cfg = cfg;
 	G.start_ms = now_ms();
 	guard_wire();

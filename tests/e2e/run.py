@@ -18,6 +18,7 @@ from pgtest import (BASE, PG_DEMO, PORTGUARD, GuardTest, guard_claims, pid_alive
 import test_defaults  # noqa: E402
 import test_enforce  # noqa: E402
 import test_hostile  # noqa: E402
+import test_journald  # noqa: E402
 import test_listen  # noqa: E402
 import test_notify  # noqa: E402
 import test_prometheus  # noqa: E402
@@ -532,6 +533,7 @@ def main():
         unittest.defaultTestLoader.loadTestsFromModule(test_services),
         unittest.defaultTestLoader.loadTestsFromModule(test_servers),
         unittest.defaultTestLoader.loadTestsFromModule(test_prometheus),
+        unittest.defaultTestLoader.loadTestsFromModule(test_journald),
         unittest.defaultTestLoader.loadTestsFromModule(test_enforce),
         unittest.defaultTestLoader.loadTestsFromModule(test_storm),
         unittest.defaultTestLoader.loadTestsFromModule(test_upgrade)])
