@@ -83,7 +83,7 @@ struct config_ctx {
 	int *cur_keys; /* line of each key seen in the current section */
 
 	int guard_line; /* line of the [guard] header, 0 if none */
-	int guard_keys[20];
+	int guard_keys[21];
 	int svc_keys[PG_MAX_SERVICES][17];
 };
 
@@ -679,17 +679,31 @@ static int config_guard_metrics_listen(struct config_ctx *ctx, const char *key, 
 	const char *colon = strrchr(value, ':');
 	unsigned char a[16];
 	char host[64];
+	size_t n;
 	long port;
 
 	snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - value) : 0, value);
-	if (!colon || config_parse_long(colon + 1, 1, 65535, &port) ||
-	    !((strcmp(host, "[::1]") == 0) ||
-	      (inet_pton(AF_INET, host, a) == 1 && a[0] == 127))) {
-		config_err(ctx, ctx->line, "%s: '%s' is not a loopback address:port "
-			   "(127.0.0.1:9464 or [::1]:9464)", key, value);
+	n = strlen(host);
+	if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+		host[n - 1] = 0;
+		ctx->c->metrics_loopback = inet_pton(AF_INET6, host + 1, a) == 1 && !strcmp(host, "[::1");
+		n = inet_pton(AF_INET6, host + 1, a) == 1;
+	} else {
+		n = inet_pton(AF_INET, host, a) == 1;
+		ctx->c->metrics_loopback = n && a[0] == 127;
+	}
+	if (!colon || config_parse_long(colon + 1, 1, 65535, &port) || !n) {
+		config_err(ctx, ctx->line, "%s: '%s' is not an address:port (127.0.0.1:9464, "
+			   "[::1]:9464; another address needs metrics_public = yes)", key, value);
 		return -EINVAL;
 	}
 	return config_set_str(ctx, &ctx->c->metrics_listen, value);
+}
+
+static int config_guard_metrics_public(struct config_ctx *ctx, const char *key,
+				       const char *value)
+{
+	return config_set_bool(ctx, &ctx->c->metrics_public, key, value);
 }
 
 static int config_guard_coalesce(struct config_ctx *ctx, const char *key, const char *value)
@@ -713,7 +727,7 @@ static int config_guard_control_group(struct config_ctx *ctx, const char *key, c
 enum { GK_NAME, GK_PORTS, GK_PROTECTED, GK_MODE, GK_CONTROL, GK_STATE_DIR, GK_LOG_DIR,
        GK_RING_BUFFER_KB, GK_ON_ROGUE, GK_BPFFS, GK_ON_CONFLICT, GK_JOURNAL_MAX, GK_SYSLOG,
        GK_ALERT_COMMAND, GK_METRICS_FILE, GK_METRICS_LISTEN, GK_COALESCE, GK_CONTROL_GROUP,
-       GK_JOURNAL_ROUTINE, GK_PRIORITY_BOOST };
+       GK_JOURNAL_ROUTINE, GK_PRIORITY_BOOST, GK_METRICS_PUBLIC };
 
 static const struct config_key config_guard_keys[] = {
 	[GK_NAME] = { "name", config_guard_name },
@@ -736,6 +750,7 @@ static const struct config_key config_guard_keys[] = {
 	[GK_CONTROL_GROUP] = { "control_group", config_guard_control_group },
 	[GK_JOURNAL_ROUTINE] = { "journal_routine", config_guard_journal_routine },
 	[GK_PRIORITY_BOOST] = { "priority_boost", config_guard_priority_boost },
+	[GK_METRICS_PUBLIC] = { "metrics_public", config_guard_metrics_public },
 };
 
 /* [service:NAME] */
@@ -1300,6 +1315,10 @@ static void config_finish(struct config_ctx *ctx)
 		config_err(ctx, 0, "no [guard] section (an empty file guards nothing; see "
 			   "examples/trading.conf)");
 	config_check_overlap(ctx);
+	if (c->metrics_listen && !c->metrics_loopback && !c->metrics_public)
+		config_err(ctx, ctx->guard_keys[GK_METRICS_LISTEN], "metrics_listen: '%s' is not a "
+			   "loopback address: serving the metrics beyond this host (read-only) needs "
+			   "metrics_public = yes", c->metrics_listen);
 	for (i = 0; i < c->nsvc; i++)
 		config_check_service(ctx, i);
 

@@ -75,7 +75,9 @@ struct pg_config {
 	int syslog;		/* alerts to syslog (LOG_DAEMON), default yes */
 	char *alert_command;	/* run with one alert's JSON on stdin, or NULL */
 	char *metrics_file;	/* Prometheus textfile, or NULL */
-	char *metrics_listen;	/* loopback host:port serving /metrics, or NULL */
+	char *metrics_listen;	/* host:port serving /metrics, or NULL */
+	int metrics_loopback;	/* metrics_listen is 127.x or [::1] */
+	int metrics_public;	/* metrics_public = yes: metrics_listen may be any address */
 	uint64_t coalesce_ms;	/* window for repeated identical alerts (default 1s) */
 	int journal_routine;	/* journal the owners' own binds, listens, releases (default no) */
 	int priority_boost;	/* the guard's nice below the one it started with (default 4) */

@@ -774,8 +774,8 @@ static void test_enforce_keys_errors(void **state)
 		    "4: ring_buffer_kb: '100' is not a power of two from 4 to 1048576 (KiB)",
 		    "5: journal_max: bad size 'lots' (e.g. 64M; at least 4K)",
 		    "6: syslog: bad value 'sometimes' (expected yes or no)",
-		    "7: metrics_listen: '0.0.0.0:9464' is not a loopback address:port "
-		    "(127.0.0.1:9464 or [::1]:9464)",
+		    "7: metrics_listen: '0.0.0.0:9464' is not a loopback address: serving the "
+		    "metrics beyond this host (read-only) needs metrics_public = yes",
 		    "8: coalesce_window: bad duration 'soon' (expected e.g. 500ms, 10s, 1.5s, 2m)",
 		    "9: bpffs: 'relative/path' is not an absolute path",
 		    "12: on_rogue: bad value 'ignore' (expected deny, kill or alert)",
@@ -787,8 +787,15 @@ static void test_enforce_keys_errors(void **state)
 		    "2: priority_boost: '-1' is not a number from 0 to 20");
 	/* 127.0.0.01 is no dotted quad (inet_pton says no): not taken as loopback */
 	EXPECT_ERRS("[guard]\nmetrics_listen = 127.0.0.01:9464\n",
-		    "2: metrics_listen: '127.0.0.01:9464' is not a loopback address:port "
-		    "(127.0.0.1:9464 or [::1]:9464)");
+		    "2: metrics_listen: '127.0.0.01:9464' is not an address:port (127.0.0.1:9464, "
+		    "[::1]:9464; another address needs metrics_public = yes)");
+	EXPECT_ERRS("[guard]\nmetrics_listen = [fe80::zz]:9464\nmetrics_public = yes\n",
+		    "2: metrics_listen: '[fe80::zz]:9464' is not an address:port (127.0.0.1:9464, "
+		    "[::1]:9464; another address needs metrics_public = yes)");
+	/* beyond loopback only when asked for, whatever the keys' order */
+	EXPECT_ERRS("[guard]\nmetrics_public = no\nmetrics_listen = [::]:9464\n",
+		    "3: metrics_listen: '[::]:9464' is not a loopback address: serving the "
+		    "metrics beyond this host (read-only) needs metrics_public = yes");
 }
 
 static void test_enforce_keys_values(void **state)
@@ -836,6 +843,9 @@ static void test_enforce_keys_values(void **state)
 	assert_num("default priority_boost", c->priority_boost, 4);
 	assert_num("default coalesce_ms", (long long)c->coalesce_ms, 1000);
 	assert_str("default bpffs", c->bpffs, "/sys/fs/bpf");
+	config_free(c);
+	c = test_ok("[guard]\nmetrics_public = yes\nmetrics_listen = 0.0.0.0:9464\n");
+	assert_str("metrics_listen, public", c->metrics_listen, "0.0.0.0:9464");
 	config_free(c);
 }
 
