@@ -144,12 +144,62 @@ def bench_supervisord(d, runs):
         wait(lambda: not os.path.exists(pid_file), "supervisord to exit")
 
 
+def listening(ports):
+    """Every port of ports has a TCP listener (ss, one call)."""
+    out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
+    have = {int(line.split()[3].rsplit(":", 1)[1]) for line in out.splitlines() if line.split()}
+    return set(ports) <= have
+
+
+def bench_systemd(d, runs):
+    """The same 8 programs as systemd units (under systemd only: the Debian guest of make
+    vmtest): `systemctl restart` of all eight, timed to all listening and active."""
+    if not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
+        return None
+    pmap = port_map()
+    units = []
+    for svc, kv in trading_services():
+        unit = "pgbench-%s.service" % svc
+        with open(os.path.join("/run/systemd/system", unit), "w") as f:
+            f.write("[Unit]\nDescription=portguard bench: %s\n[Service]\nType=simple\n"
+                    "ExecStart=%s\nKillMode=control-group\nTimeoutStopSec=5\n"
+                    % (svc, command_for(kv["command"], pmap)))
+        units.append(unit)
+    ports = list(pmap.values())[:4]  # the four http services listen; the workers do not
+    ctl = ["systemctl"]
+    try:
+        subprocess.run(ctl + ["daemon-reload"], check=True)
+        subprocess.run(ctl + ["start"] + units, check=True, timeout=60)
+
+        def ready():
+            act = subprocess.run(ctl + ["is-active"] + units, capture_output=True, text=True)
+            return act.stdout.split() == ["active"] * len(units) and listening(ports)
+        wait(ready, "the 8 units")
+        res = []
+        for i in range(runs + 1):  # the first is the warm-up
+            t0 = time.monotonic()
+            subprocess.run(ctl + ["restart"] + units, check=True, timeout=60)
+            wait(ready, "the 8 units after a restart")
+            if i:
+                res.append((time.monotonic() - t0) * 1000)
+        return res
+    finally:
+        subprocess.run(ctl + ["stop"] + units, capture_output=True, timeout=60)
+        for unit in units:
+            try:
+                os.unlink(os.path.join("/run/systemd/system", unit))
+            except OSError:
+                pass
+        subprocess.run(ctl + ["daemon-reload"], capture_output=True)
+
+
 def run(runs=7):
     d = tempfile.mkdtemp(prefix="pg-bench-")
     try:
         pg = bench_portguard(d, runs)
         fast = bench_portguard(d, runs, ("master",), "20ms")
         sv = bench_supervisord(d, max(3, runs // 2))
+        sd = bench_systemd(d, runs)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     rows = []
@@ -160,6 +210,13 @@ def run(runs=7):
         m = statistics.median(v)
         rows.append(("%s (8 services, CLI wall time)" % label, "%.0f ms" % m, base,
                      "%.1fx faster" % (svm / m) if svm else "-"))
+    if sd:
+        m = statistics.median(pg["master"])
+        rows.append(("restart master beside systemd: the 8 as units, `systemctl restart` of "
+                     "all eight, to all listening and active (same run)", "%.0f ms" % m,
+                     "systemctl restart: %.0f ms (min %.0f, max %.0f)"
+                     % (statistics.median(sd), min(sd), max(sd)),
+                     "%.1fx faster" % (statistics.median(sd) / m)))
     return rows
 
 
