@@ -29,7 +29,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the daemon between open and load: bpf_getsockopt() is allowed in cgroup/bind4|6 (Linux >= 5.12); user/probe.c. */
 const volatile __u8 have_bind_sockopt = 1;
-/* Set likewise: bpf_probe_read_kernel() is allowed in cgroup/sock_release (Linux >= 5.11). */
+/* Set likewise: bpf_probe_read_kernel() is allowed in cgroup/sock_release (5.10 has it). */
 const volatile __u8 have_release_read = 1;
 /* A 64th of the ring (16 KiB of 1 MiB, some 150 records, half a ms of work): more waiting, the guard is behind. */
 const volatile __u64 ring_busy_at = (1 << 20) / 64;
