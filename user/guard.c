@@ -275,6 +275,7 @@ static void guard_wire(void)
 	restart_init(&re);
 	reload_init(&G);
 	snapshot_init(&G);
+	metrics_set_port_source(snapshot_each_port); /* portguard_port_state, per scrape */
 	request_init(&G, guard_shutdown);
 }
 

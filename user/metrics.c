@@ -29,6 +29,7 @@ static unsigned long m_reclaims[PG_MAX_SERVICES];
 static unsigned long m_restarts_ok, m_restarts_failed;
 static unsigned long m_backoffs[PG_MAX_SERVICES];
 static int64_t m_start_s; /* wall clock of the guard's start */
+static void (*m_each_port)(void (*fn)(int port, const char *state, void *arg), void *arg);
 
 /* A Prometheus histogram: counts per upper bound (not cumulative here), count and sum. */
 struct m_hist {
@@ -168,6 +169,22 @@ static void metrics_info(FILE *f)
 			supervise_get(i)->conf->name, m_backoffs[i]);
 }
 
+void metrics_set_port_source(void (*each)(void (*fn)(int, const char *, void *), void *))
+{
+	m_each_port = each;
+}
+
+static void metrics_port_state(int port, const char *state, void *arg)
+{
+	static const char *const states[] = { "free", "owned", "allowed", "shared", "rogue",
+					      "protected" };
+	size_t i;
+
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		fprintf(arg, "portguard_port_state{port=\"%d\",state=\"%s\"} %d\n", port, states[i],
+			!strcmp(state, states[i]));
+}
+
 static void metrics_ports(FILE *f, const char *name, const char *help, const uint32_t *v)
 {
 	int p;
@@ -187,6 +204,12 @@ void metrics_render(FILE *f)
 	if (m_loader)
 		loader_counters(m_loader, lost, sent);
 	metrics_info(f);
+	if (m_each_port) {
+		fprintf(f, "# HELP portguard_port_state 1 for the state `status` gives the port now "
+			   "(rogue: held by strangers only, shared: by its owner and others).\n"
+			   "# TYPE portguard_port_state gauge\n");
+		m_each_port(metrics_port_state, f);
+	}
 	m_hist_render(f, &m_latency);
 	m_hist_render(f, &m_jobs);
 	fprintf(f, "# HELP portguard_events_total Kernel events received, by kind.\n"

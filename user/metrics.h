@@ -29,5 +29,7 @@ void metrics_event_latency(uint64_t ts_ns);
 void metrics_dirty(void);
 /* The exposition text. */
 void metrics_render(FILE *f);
+/* Where portguard_port_state comes from (snapshot_each_port): set by the guard. */
+void metrics_set_port_source(void (*each)(void (*fn)(int, const char *, void *), void *));
 
 #endif

@@ -93,6 +93,17 @@ int snapshot_guard(struct status *st)
 	return 0;
 }
 
+void snapshot_each_port(void (*fn)(int port, const char *state, void *arg), void *arg)
+{
+	struct status st = { 0 };
+	int i;
+
+	if (status_ports(&st, S->cfg, watch_claims(), S->host_netns, watch_svc_of) == 0)
+		for (i = 0; i < st.nports; i++)
+			fn(st.ports[i].port, port_state_name(st.ports[i].state), arg);
+	status_free(&st);
+}
+
 /* The CLI's: the services' cgroup ids, from where a guard would have made them. */
 static const struct pg_config *snap_cfg;
 static uint64_t snap_ids[PG_MAX_SERVICES];

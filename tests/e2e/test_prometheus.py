@@ -74,6 +74,9 @@ class PrometheusTest(GuardTest):
                  if a["labels"]["alertname"] == "PortguardRogueBind"][0]
         self.assertEqual(alert["labels"]["port"], str(ROGUE))
         self.assertIn("portguard events", alert["annotations"]["description"])
+        q = "portguard_port_state%%7Bport%%3D%%22%d%%22%%2Cstate%%3D%%22rogue%%22%%7D" % ROGUE
+        wait_for(lambda: [r for r in self.api("query?query=" + q)["result"]
+                          if r["value"][1] == "1"], 20, "the port's state rogue")
 
         self.dashboard_queries_answer(g)
 
