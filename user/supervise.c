@@ -172,6 +172,22 @@ static void svc_main_path(struct pg_service *s, char *buf, size_t len)
 	fs_path(buf, len, svc_conf->state_dir, s->conf->name, FS_MAIN);
 }
 
+/*
+ * pid pinned with a pidfd, then checked alive inside the service's cgroup
+ * (the pid cannot be recycled while pinned): the pidfd, or -1 (closed).
+ */
+static int svc_pin_in_cgroup(struct pg_service *s, pid_t pid)
+{
+	int fd = pid > 1 && pid != getpid() ? svc_pidfd_open(pid) : -1;
+
+	if (fd >= 0 && (!cg_pid_within(pid, s->cgpath) ||
+			syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* ---- signalling the cgroup, never anything outside it ---- */
 
 static void svc_signal_one(struct pg_service *s, pid_t pid, int sig)
@@ -667,16 +683,14 @@ static int svc_take_pidfile(struct pg_service *s, char *why, size_t len)
 				 pid == -EINVAL ? "not a pid" : strerror(-pid));
 		return pid < 0 ? -1 : 0;
 	}
-	fd = svc_pidfd_open(pid); /* pinned: then "alive and in the cgroup" is about this one */
-	if (fd < 0)
-		return 0; /* a dead pid: the daemon has not written its own yet */
-	if (pid != getpid() && cg_pid_within(pid, s->cgpath) &&
-	    syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) == 0 && svc_watch_pid(s, pid, fd) == 0) {
+	fd = svc_pin_in_cgroup(s, pid);
+	if (fd >= 0 && svc_watch_pid(s, pid, fd) == 0) {
 		s->is_child = 0; /* the daemon is the start command's child, not ours */
 		return 1;
 	}
-	close(fd);
-	if (kill(pid, 0) < 0)
+	if (fd >= 0)
+		close(fd);
+	if (kill(pid, 0) < 0) /* a dead pid: the daemon has not written its own yet */
 		return 0;
 	snprintf(why, len, "pidfile %s names pid %d, which is not in the service's cgroup: not "
 		 "supervised, not signalled", path, (int)pid);
@@ -834,12 +848,11 @@ static void svc_notify_mainpid(struct pg_service *s, pid_t pid)
 	struct svc_priv *p = svc_priv(s);
 	int fd, old = s->pidfd, child = s->is_child;
 
-	if (pid == s->pid || pid == getpid() || (fd = svc_pidfd_open(pid)) < 0)
+	if (pid == s->pid)
 		return;
-	if (!cg_pid_within(pid, s->cgpath) || syscall(SYS_pidfd_send_signal, fd, 0, NULL, 0) < 0) {
+	if ((fd = svc_pin_in_cgroup(s, pid)) < 0) {
 		log_warnx("%s: MAINPID=%d is not a live process of the service: ignored",
 			  s->conf->name, (int)pid);
-		close(fd);
 		return;
 	}
 	loop_del(&s->pid_w);
