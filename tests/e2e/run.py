@@ -94,8 +94,9 @@ class GuardBasics(GuardTest):
         return self.guard(**kw).start()
 
     def test_status_check_is_what_a_monitor_pages_on(self):
-        g = self.start(services=http_service("web", WEB) + bg_service("worker") +
+        g = self.guard(services=http_service("web", WEB) + bg_service("worker") +
                        bg_service("crash", "--exit-after 10 --exit-code 1", prio=60))
+        g.start(wait_running=False)  # crash never stays RUNNING
         wait_for(lambda: g.service("crash")["state"] == "FATAL", 30, "crash FATAL")
         r = g.cli("status", "--check")
         self.assertEqual(r.returncode, 2, r.stdout)
