@@ -21,6 +21,7 @@ measured, and a measurement that cannot be made fails the run loudly.
 """
 import json
 import os
+import socket
 import statistics
 import subprocess
 import threading
@@ -117,6 +118,36 @@ def status_ms(g):
     return (time.monotonic() - t0) * 1000.0
 
 
+def answer_ms(g):
+    """The guard's own answer: a status request on its control socket, connect to the
+    reply's last byte, from this (already running) process: no process start in it."""
+    t0 = time.monotonic()
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(60)
+    try:
+        s.connect(os.path.join(g.dir, "ctl.sock"))
+        s.sendall(b'{"cmd":"status"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            b = s.recv(1 << 16)
+            if not b:
+                raise RuntimeError("status on the control socket: closed after %d bytes"
+                                   % len(data))
+            data += b
+    finally:
+        s.close()
+    json.loads(data)
+    return (time.monotonic() - t0) * 1000.0
+
+
+def spawn_ms():
+    """The baseline of a CLI's wall time: starting and reaping any process (/bin/true)
+    on the same host at the same moment."""
+    t0 = time.monotonic()
+    subprocess.run(["/bin/true"], check=True)
+    return (time.monotonic() - t0) * 1000.0
+
+
 def journal_counts(g, types, ports):
     n = 0
     for e in suite.journal(g):
@@ -139,14 +170,18 @@ def storm_sight(tools, d, mode):
         warm(fol, tools, DETECT_PORT)
         quiet = [fresh_sight(fol, tools, DETECT_PORT) for _ in range(FRESH)]
         st_quiet = [status_ms(g) for _ in range(10)]
+        ans_quiet = [answer_ms(g) for _ in range(10)]
+        sp_quiet = [spawn_ms() for _ in range(10)]
         lost0 = g.status()["guard"]["lost"]
         procs = [subprocess.Popen([tools["storm"], str(p), str(STORM_SECS), "0"],
                                   stdout=subprocess.PIPE, text=True) for p in STORM_PORTS]
-        during, st_during = [], []
+        during, st_during, ans_during, sp_during = [], [], [], []
         time.sleep(0.3)
         while all(p.poll() is None for p in procs):
             during.append(fresh_sight(fol, tools, DETECT_PORT))
             st_during.append(status_ms(g))
+            ans_during.append(answer_ms(g))
+            sp_during.append(spawn_ms())
         res = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
         after = [fresh_sight(fol, tools, DETECT_PORT) for _ in range(FRESH)]
         st_after = [status_ms(g) for _ in range(10)]
@@ -160,6 +195,8 @@ def storm_sight(tools, d, mode):
         counted = journal_counts(g, ("bind_denied", "rogue_bind"), STORM_PORTS)
         return {"mode": mode, "quiet": quiet, "during": during, "after": after,
                 "st_quiet": st_quiet, "st_during": st_during, "st_after": st_after,
+                "ans_quiet": ans_quiet, "ans_during": ans_during,
+                "sp_quiet": sp_quiet, "sp_during": sp_during,
                 "attempts": attempts, "counted": counted, "lost": lost, "lines": lines,
                 "rest_kb": rest_kb, "peak_kb": peak_kb, "load_kb": load_kb,
                 "rate": attempts / max(r["secs"] for r in res)}
@@ -277,6 +314,19 @@ def rows(res):
                     "quiet: %.0f / %.0f ms" % (sq, max(s["st_quiet"])),
                     "%.1fx" % (statistics.median(s["st_during"]) / sq)
                     if s["st_during"] else "-"))
+        if s["ans_during"]:
+            aq = statistics.median(s["ans_quiet"])
+            out.append(("... of which the guard's answer (a status request on its control "
+                        "socket, from a running process) during the storm, %s: p50 / p99 / "
+                        "max (n)" % m,
+                        "%.1f / %.1f / %.1f ms (%d)"
+                        % (statistics.median(s["ans_during"]), p(s["ans_during"], 99),
+                           max(s["ans_during"]), len(s["ans_during"])),
+                        "quiet: %.1f / %.1f ms; a process start (/bin/true) during the "
+                        "storm: %.1f / %.1f ms (quiet %.1f)"
+                        % (aq, max(s["ans_quiet"]), statistics.median(s["sp_during"]),
+                           max(s["sp_during"]), statistics.median(s["sp_quiet"])),
+                        "%.1fx" % (statistics.median(s["ans_during"]) / aq)))
         out.append(("the storm's attempts in the journal (lines and counts), %s" % m,
                     "%d of %d (%.0f/s), %d lost in the kernel; %d lines on the follower"
                     % (s["counted"], s["attempts"], s["rate"], s["lost"], s["lines"]),

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "diag.h"
@@ -197,19 +200,46 @@ static int imp_line(struct imp *I, const char *path, char *line, int lineno,
 	return 0;
 }
 
+/* A supervisord config, with the guard config's care: never blocks on a FIFO or a
+ * device (/dev/zero would be read until memory ran out), refuses what is not a
+ * regular file, and anything over IMP_MAX_BYTES (supervisord's own are some KiB). */
+#define IMP_MAX_BYTES (16u << 20)
+
+static FILE *imp_open(struct imp *I, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0) {
+		imp_err(I, path, 0, "cannot read: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)IMP_MAX_BYTES) {
+		imp_err(I, path, 0, "%s", S_ISDIR(st.st_mode) ? "cannot read: Is a directory" :
+			!S_ISREG(st.st_mode) ? "not a regular file (a FIFO, device or socket is refused)"
+					     : "larger than 16 MiB: not a supervisord config");
+		close(fd);
+		return NULL;
+	}
+	if (!(f = fdopen(fd, "r"))) {
+		imp_err(I, path, 0, "cannot read: %s", strerror(errno));
+		close(fd);
+	}
+	return f;
+}
+
 static int imp_read(struct imp *I, const char *path)
 {
 	struct imp_sec *sec = NULL;
 	struct imp_kv *last = NULL;
-	FILE *f = fopen(path, "re");
+	FILE *f = imp_open(I, path);
 	size_t cap = 0;
 	char *line = NULL;
 	int lineno = 0, err = 0;
 
-	if (!f) {
-		imp_err(I, path, 0, "cannot read: %s", strerror(errno));
+	if (!f)
 		return 0;
-	}
 	while (!err && getline(&line, &cap, f) >= 0)
 		err = imp_line(I, path, line, ++lineno, &sec, &last);
 	free(line);

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -271,6 +272,30 @@ class ImportTest(GuardTest):
         self.assertTrue(ask_ok(WEBPORT))
         self.assertEqual(sorted(s["name"] for s in g2.status()["services"]),
                          ["web", "worker_00", "worker_01"])
+
+    def test_import_refuses_what_is_not_a_config(self):
+        """A FIFO, a device, a directory, a missing file, a FIFO named by [include]:
+        each a one-line error naming it and a non-zero exit, never a hang or a read
+        that grows without end (/dev/zero); the output file is not written."""
+        d = tempfile.mkdtemp(prefix="pg-e2e-imp-")
+        self._pg_cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+        fifo = os.path.join(d, "fifo.conf")
+        os.mkfifo(fifo)
+        inc = os.path.join(d, "inc.conf")
+        with open(inc, "w") as f:
+            f.write("[include]\nfiles = fifo.conf\n[program:a]\ncommand = /bin/true\n")
+        out = os.path.join(d, "out.conf")
+        for path, why in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                          (d, "Is a directory"), (os.path.join(d, "nope.conf"), "cannot read"),
+                          (inc, "not a regular file")):
+            r = subprocess.run([PORTGUARD, "import", "supervisord", path, "-o", out],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, path)
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn(why, lines[0])
+            self.assertTrue(lines[0].startswith(fifo if path == inc else path), lines[0])
+            self.assertFalse(os.path.exists(out), path)
 
 
 def ask_ok(port):
