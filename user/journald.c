@@ -3,12 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <syslog.h>
-#ifdef HAVE_SYSTEMD
-#include <systemd/sd-journal.h>
-#endif
 
 #include "journald.h"
 
@@ -21,14 +20,10 @@ int journald_init(void)
 	struct stat st;
 
 	jd_active = 0;
-#ifdef HAVE_SYSTEMD
 	/* "dev:ino" of the stream systemd connected stderr to; a redirect elsewhere breaks it */
 	if (js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
 	    (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
 		jd_active = 1;
-#else
-	(void)js, (void)dev, (void)ino, (void)st;
-#endif
 	return jd_active;
 }
 
@@ -57,29 +52,70 @@ static int jd_priority(const struct pg_ev *ev)
 	return ev->routine ? LOG_DEBUG : LOG_INFO;
 }
 
-/* One "KEY=value" field into iov[*n] (text in buf, which must outlive the send). */
+/*
+ * The journal's native protocol (systemd.io/JOURNAL_NATIVE_PROTOCOL: one datagram,
+ * "KEY=value\n" per field) is spoken here instead of through libsystemd's
+ * sd_journal_sendv, which the guard used first: that one's socket is private
+ * to libsystemd and blocking, so a journald that falls behind (its queue holds
+ * net.unix.max_dgram_qlen datagrams: 10 by the kernel's default, 512 by
+ * systemd's sysctl.d) stopped the whole guard in sendmsg(). This socket is
+ * non-blocking: an event journald has no room for is counted as dropped
+ * (journald_dropped(), a metric), never waited for; events.jsonl has it still.
+ */
+#define JD_SOCKET "/run/systemd/journal/socket"
+
+static int jd_fd = -1;
+static unsigned long jd_dropped;
+
+/* One "KEY=value\n" field into iov[*n] (text in buf, which must outlive the send);
+ * a newline inside the value would end the field: made a space (the long form of
+ * the protocol is for binary values, which no field here has). */
 static void jd_field(struct iovec *iov, int *n, char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
+	char *nl;
 	int k;
 
 	va_start(ap, fmt);
-	k = vsnprintf(buf, len, fmt, ap);
+	k = vsnprintf(buf, len - 1, fmt, ap);
 	va_end(ap);
-	if (k > 0) {
-		iov[*n].iov_base = buf;
-		iov[(*n)++].iov_len = (size_t)k < len ? (size_t)k : len - 1;
-	}
+	if (k <= 0)
+		return;
+	if ((size_t)k > len - 2)
+		k = (int)len - 2;
+	while ((nl = memchr(buf, '\n', (size_t)k)))
+		*nl = ' ';
+	buf[k++] = '\n';
+	buf[k] = 0;
+	iov[*n].iov_base = buf;
+	iov[(*n)++].iov_len = (size_t)k;
+}
+
+static void jd_sendv(struct iovec *iov, int n)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = JD_SOCKET };
+	struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = iov,
+			     .msg_iovlen = (size_t)n };
+
+	if (jd_fd < 0)
+		jd_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* EAGAIN: journald's queue is full; ENOENT/ECONNREFUSED: it is restarting */
+	if (jd_fd < 0 || sendmsg(jd_fd, &mh, MSG_NOSIGNAL) < 0)
+		jd_dropped++;
+}
+
+unsigned long journald_dropped(void)
+{
+	return jd_dropped;
 }
 
 void journald_send(const struct pg_ev *ev, const char *json)
 {
-#ifdef HAVE_SYSTEMD
 	char msg[1024], id[64], prio[16], type[64], port[32], pid[32], svc[96], id128[33];
 	char *full = NULL;
 	struct iovec iov[10] = { { 0 } };
 	unsigned p = 0, who = 0;
-	int n = 0;
+	int n = 0, k;
 
 	if (ev_flags(ev->type) & EVF_KERNEL)
 		p = ev->u.k.port, who = ev->u.k.pid;
@@ -99,15 +135,13 @@ void journald_send(const struct pg_ev *ev, const char *json)
 		jd_field(iov, &n, pid, sizeof(pid), "PORTGUARD_PID=%u", who);
 	if (ev->service[0])
 		jd_field(iov, &n, svc, sizeof(svc), "PORTGUARD_SERVICE=%s", ev->service);
-	if (asprintf(&full, "PORTGUARD_JSON=%s", json) > 0) {
+	/* the JSON line has no raw newline (encode escapes them) but its own end */
+	if ((k = asprintf(&full, "PORTGUARD_JSON=%.*s\n", (int)strcspn(json, "\n"), json)) > 0) {
 		iov[n].iov_base = full;
-		iov[n++].iov_len = strlen(full);
+		iov[n++].iov_len = (size_t)k;
 	}
-	iov[n].iov_base = "SYSLOG_IDENTIFIER=portguard";
-	iov[n++].iov_len = strlen("SYSLOG_IDENTIFIER=portguard");
-	sd_journal_sendv(iov, n);
+	iov[n].iov_base = "SYSLOG_IDENTIFIER=portguard\n";
+	iov[n++].iov_len = strlen("SYSLOG_IDENTIFIER=portguard\n");
+	jd_sendv(iov, n);
 	free(full);
-#else
-	(void)ev, (void)json;
-#endif
 }

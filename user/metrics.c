@@ -15,6 +15,7 @@
 #include "config.h"
 #include "event.h"
 #include "fs.h"
+#include "journald.h"
 #include "loader.h"
 #include "log.h"
 #include "loop.h"
@@ -251,6 +252,10 @@ void metrics_render(FILE *f)
 	fprintf(f, "# HELP portguard_alert_command_failures_total alert_command runs dropped, "
 		   "failed or timed out.\n# TYPE portguard_alert_command_failures_total counter\n"
 		   "portguard_alert_command_failures_total %lu\n", alerts_command_failures());
+	fprintf(f, "# HELP portguard_journald_dropped_total Events systemd's journal had no room "
+		   "for (its queue full or it restarting): dropped there, never waited for; "
+		   "events.jsonl has them.\n# TYPE portguard_journald_dropped_total counter\n"
+		   "portguard_journald_dropped_total %lu\n", journald_dropped());
 }
 
 /* Atomically (fs_write_file): a scraper never reads half a file. */

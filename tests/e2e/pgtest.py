@@ -181,8 +181,8 @@ class Guard:
 
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.cli("shutdown")
             try:
+                self.cli("shutdown")  # a guard that stopped answering: killed below
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()

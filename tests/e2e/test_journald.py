@@ -7,7 +7,9 @@ reaches the journal once, with MESSAGE_ID, PRIORITY and PORTGUARD_* fields,
 and not again on stderr."""
 import json
 import os
+import subprocess
 import sys
+import urllib.request
 
 from pgtest import BASE, GuardTest, wait_for
 
@@ -39,6 +41,25 @@ while True:
         f.write(json.dumps(fields) + "\n")
 """
 
+# A journald that has stopped reading: its socket is bound, never read from.
+STUCK = r"""
+import os, socket, sys, time
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o666)
+open(out + ".ready", "w").close()
+time.sleep(3600)
+"""
+
+# One process: socket(), bind(), close() n times on a port; prints n.
+BINDER = ("import socket, sys\n"
+          "n, port = int(sys.argv[1]), int(sys.argv[2])\n"
+          "for i in range(n):\n"
+          "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+          "    s.bind(('127.0.0.1', port)); s.close()\n"
+          "print(n, flush=True)\n")
+
 # In the private namespace: /run a tmpfs, the stand-in journald, JOURNAL_STREAM, the guard.
 WRAP = ('mount -t tmpfs none /run && mkdir -p /run/systemd/journal && '
         'setpriv --pdeathsig KILL %s -c "$PG_RECEIVER" /run/systemd/journal/socket "$PG_OUT" & '
@@ -47,16 +68,46 @@ WRAP = ('mount -t tmpfs none /run && mkdir -p /run/systemd/journal && '
 
 
 class JournaldTest(GuardTest):
-    def test_events_reach_the_journal_once_with_their_fields(self):
-        g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
-                                "port = %d\n\n" % (BASE + 1, BASE + 1))
-        out = os.path.join(g.dir, "journal.jsonl")
-        os.environ["PG_RECEIVER"], os.environ["PG_OUT"] = RECEIVER, out
+    def start_with(self, g, receiver, out):
+        os.environ["PG_RECEIVER"], os.environ["PG_OUT"] = receiver, out
         try:
             g.start(prefix=("unshare", "-m", "--propagation", "private", "sh", "-c", WRAP,
                             "sh"))
         finally:
             del os.environ["PG_RECEIVER"], os.environ["PG_OUT"]
+
+    def test_a_journald_that_stopped_reading_never_stops_the_guard(self):
+        """Its queue full (net.unix.max_dgram_qlen, 10 to 512 datagrams), every
+        further event is dropped there and counted, never waited for: the guard
+        answers, and events.jsonl has every attempt (a blocking send, as
+        libsystemd's sd_journal_sendv does, stopped the guard here)."""
+        metrics = BASE + 96
+        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n"
+                       % metrics)
+        self.start_with(g, STUCK, os.path.join(g.dir, "journal.jsonl"))
+        n = 3000
+        r = subprocess.run([sys.executable, "-c", BINDER, str(n), str(ROGUE)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.stdout.strip(), str(n), r.stderr)
+
+        def counted():
+            return sum(e.get("count", 1) for e in g.events("rogue_bind", rotated=True)
+                       if e.get("port") == ROGUE)
+        wait_for(lambda: counted() == n, 30, "all %d attempts in events.jsonl" % n)
+        st = g.cli("status", "--json")
+        self.assertIn(st.returncode, (0, 1), st.stderr)
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics,
+                                      timeout=10).read().decode()
+        dropped = [int(line.split()[1]) for line in text.splitlines()
+                   if line.startswith("portguard_journald_dropped_total ")]
+        self.assertEqual(len(dropped), 1, text[-500:])
+        self.assertGreater(dropped[0], 0)
+
+    def test_events_reach_the_journal_once_with_their_fields(self):
+        g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
+                                "port = %d\n\n" % (BASE + 1, BASE + 1))
+        out = os.path.join(g.dir, "journal.jsonl")
+        self.start_with(g, RECEIVER, out)
         w = self.worker()
         w.do(op="open", id="r", port=ROGUE, listen=True)  # observe mode: a rogue_bind
 
