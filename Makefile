@@ -169,11 +169,11 @@ test: all unit
 demo: all
 	$(Q)./scripts/demo
 
-# Not part of `make test`. supervisor is the baseline of the restart benchmark.
+# Not part of `make test`. supervisor is the baseline of the restart benchmarks,
+# nginx and redis-server the real servers of one: tests/test-deps installs them
+# (when missing) with their own Debian services held off.
 bench: all
-	$(Q)dpkg-query -W -f='$${Status}\n' supervisor 2>/dev/null | grep -q '^install ok installed' \
-		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		supervisor >/dev/null; }
+	$(Q)./tests/test-deps
 	$(Q)python3 bench/run.py
 
 # Not part of `make test`: make test + make demo in qemu guests on Debian's

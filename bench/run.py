@@ -9,6 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import restart  # noqa: E402
+import servers  # noqa: E402
 import suite  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,6 +41,7 @@ def main():
         return 1
     rows = []
     rows += restart.run()
+    rows += servers.run()
     rows += suite.run()
     head = ("what", "portguard", "baseline (same run)", "ratio")
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
