@@ -49,6 +49,7 @@ static struct {
 	int need_resync;
 	uint32_t resync_round;	/* claim.mark of the claims in the latest dump */
 	uint32_t denied[65536]; /* binds denied in the kernel, per port */
+	uint64_t denied_total;	/* their sum (read after every batch: never summed then) */
 	struct judge_env J;	/* what the verdicts are judged against */
 } W;
 
@@ -82,12 +83,7 @@ uint64_t watch_denied(int port)
 
 uint64_t watch_denied_total(void)
 {
-	uint64_t n = 0;
-	int i;
-
-	for (i = 1; i < 65536; i++)
-		n += W.denied[i];
-	return n;
+	return W.denied_total;
 }
 
 uint64_t watch_events_seen(void)
@@ -551,6 +547,7 @@ static void watch_on_denied(const struct pg_event *e, const struct pg_exe *exe)
 	ev_set_exe(&ev, exe, e->tgid);
 	watch_denied_cgroup(&ev, e);
 	W.denied[e->port]++;
+	W.denied_total++;
 	ev.u.k.action = config_port_policy(W.x->cfg, e->port) == PG_ROGUE_KILL
 				? watch_kill_binder(e) : EVA_DENIED;
 	emit_event(&ev);
@@ -655,6 +652,7 @@ void watch_on_folded(const struct pg_agg_key *k, const struct pg_agg *v, uint64_
 		watch_denied_cgroup(&ev, &e);
 		ev.u.k.action = EVA_DENIED;
 		W.denied[e.port] += n;
+		W.denied_total += n;
 	} else {
 		watch_kev(&ev, e.netns == W.x->host_netns ? EV_ROGUE_BIND : EV_NETNS_CLAIM, &e);
 		ev.u.k.stage = "bind";
