@@ -24,5 +24,7 @@ int alerts_coalesce(struct pg_ev *ev);
 void alerts_deliver(const struct pg_ev *ev, const char *json);
 /* alert_command runs that were dropped (queue full) or failed, for the metrics. */
 unsigned long alerts_command_failures(void);
+/* alerts syslog had no room for, or no /dev/log to take them. */
+unsigned long alerts_syslog_dropped(void);
 
 #endif

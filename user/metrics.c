@@ -196,6 +196,34 @@ static void metrics_ports(FILE *f, const char *name, const char *help, const uin
 			fprintf(f, "%s{port=\"%d\"} %u\n", name, p, v[p]);
 }
 
+/* Per service; and the outputs' own failures (alert_command, journald, syslog). */
+static void metrics_services_and_outputs(FILE *f)
+{
+	int i;
+
+	fprintf(f, "# HELP portguard_service_up 1 when the service is RUNNING.\n"
+		   "# TYPE portguard_service_up gauge\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_service_up{service=\"%s\"} %d\n", supervise_get(i)->conf->name,
+			supervise_get(i)->state == SVC_RUNNING);
+	fprintf(f, "# HELP portguard_service_restarts_total Automatic restarts, by service.\n"
+		   "# TYPE portguard_service_restarts_total counter\n");
+	for (i = 0; i < supervise_count(); i++)
+		fprintf(f, "portguard_service_restarts_total{service=\"%s\"} %d\n",
+			supervise_get(i)->conf->name, supervise_get(i)->restarts);
+	fprintf(f, "# HELP portguard_alert_command_failures_total alert_command runs dropped, "
+		   "failed or timed out.\n# TYPE portguard_alert_command_failures_total counter\n"
+		   "portguard_alert_command_failures_total %lu\n", alerts_command_failures());
+	fprintf(f, "# HELP portguard_journald_dropped_total Events systemd's journal had no room "
+		   "for (its queue full or it restarting): dropped there, never waited for; "
+		   "events.jsonl has them.\n# TYPE portguard_journald_dropped_total counter\n"
+		   "portguard_journald_dropped_total %lu\n", journald_dropped());
+	fprintf(f, "# HELP portguard_syslog_dropped_total Alerts syslog had no room for, or no "
+		   "/dev/log to take: dropped there, never waited for.\n"
+		   "# TYPE portguard_syslog_dropped_total counter\nportguard_syslog_dropped_total "
+		   "%lu\n", alerts_syslog_dropped());
+}
+
 void metrics_render(FILE *f)
 {
 	uint64_t lost[PG_EV_KIND_MAX] = { 0 }, sent[PG_EV_KIND_MAX] = { 0 };
@@ -239,23 +267,7 @@ void metrics_render(FILE *f)
 		   "portguard_restarts_total{result=\"ok\"} %lu\n"
 		   "portguard_restarts_total{result=\"failed\"} %lu\n",
 		m_restarts_ok, m_restarts_failed);
-	fprintf(f, "# HELP portguard_service_up 1 when the service is RUNNING.\n"
-		   "# TYPE portguard_service_up gauge\n");
-	for (i = 0; i < supervise_count(); i++)
-		fprintf(f, "portguard_service_up{service=\"%s\"} %d\n", supervise_get(i)->conf->name,
-			supervise_get(i)->state == SVC_RUNNING);
-	fprintf(f, "# HELP portguard_service_restarts_total Automatic restarts, by service.\n"
-		   "# TYPE portguard_service_restarts_total counter\n");
-	for (i = 0; i < supervise_count(); i++)
-		fprintf(f, "portguard_service_restarts_total{service=\"%s\"} %d\n",
-			supervise_get(i)->conf->name, supervise_get(i)->restarts);
-	fprintf(f, "# HELP portguard_alert_command_failures_total alert_command runs dropped, "
-		   "failed or timed out.\n# TYPE portguard_alert_command_failures_total counter\n"
-		   "portguard_alert_command_failures_total %lu\n", alerts_command_failures());
-	fprintf(f, "# HELP portguard_journald_dropped_total Events systemd's journal had no room "
-		   "for (its queue full or it restarting): dropped there, never waited for; "
-		   "events.jsonl has them.\n# TYPE portguard_journald_dropped_total counter\n"
-		   "portguard_journald_dropped_total %lu\n", journald_dropped());
+	metrics_services_and_outputs(f);
 }
 
 /* Atomically (fs_write_file): a scraper never reads half a file. */

@@ -14,6 +14,7 @@ import urllib.request
 from pgtest import BASE, GuardTest, wait_for
 
 ROGUE = BASE + 12
+METRICS = BASE + 96
 
 # The stand-in journald: each datagram's fields, one JSON object per line.
 RECEIVER = r"""
@@ -60,6 +61,29 @@ BINDER = ("import socket, sys\n"
           "    s.bind(('127.0.0.1', port)); s.close()\n"
           "print(n, flush=True)\n")
 
+# A stand-in syslog daemon on /dev/log: each datagram as one JSON string per line.
+SYSLOG = r"""
+import json, os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o666)
+open(out + ".ready", "w").close()
+while True:
+    d = s.recv(1 << 20)
+    with open(out, "a") as f:
+        f.write(json.dumps(d.decode(errors="replace")) + "\n")
+"""
+
+# In the private namespace: /dev a tmpfs with the devices the guard opens and the
+# stand-in syslog daemon's /dev/log; stderr not the journal; the guard.
+WRAP_SYSLOG = ('mount -t tmpfs none /dev && mknod -m 666 /dev/null c 1 3 && '
+               'mknod -m 666 /dev/zero c 1 5 && mknod -m 666 /dev/urandom c 1 9 && '
+               'mknod -m 666 /dev/random c 1 8 && ln -s /proc/self/fd /dev/fd && '
+               'setpriv --pdeathsig KILL %s -c "$PG_RECEIVER" /dev/log "$PG_OUT" & '
+               'while [ ! -e "$PG_OUT.ready" ]; do sleep 0.01; done; '
+               'unset JOURNAL_STREAM; exec "$@"' % sys.executable)
+
 # In the private namespace: /run a tmpfs, the stand-in journald, JOURNAL_STREAM, the guard.
 WRAP = ('mount -t tmpfs none /run && mkdir -p /run/systemd/journal && '
         'setpriv --pdeathsig KILL %s -c "$PG_RECEIVER" /run/systemd/journal/socket "$PG_OUT" & '
@@ -68,23 +92,17 @@ WRAP = ('mount -t tmpfs none /run && mkdir -p /run/systemd/journal && '
 
 
 class JournaldTest(GuardTest):
-    def start_with(self, g, receiver, out):
+    def start_with(self, g, receiver, out, wrap=WRAP):
         os.environ["PG_RECEIVER"], os.environ["PG_OUT"] = receiver, out
         try:
-            g.start(prefix=("unshare", "-m", "--propagation", "private", "sh", "-c", WRAP,
+            g.start(prefix=("unshare", "-m", "--propagation", "private", "sh", "-c", wrap,
                             "sh"))
         finally:
             del os.environ["PG_RECEIVER"], os.environ["PG_OUT"]
 
-    def test_a_journald_that_stopped_reading_never_stops_the_guard(self):
-        """Its queue full (net.unix.max_dgram_qlen, 10 to 512 datagrams), every
-        further event is dropped there and counted, never waited for: the guard
-        answers, and events.jsonl has every attempt (a blocking send, as
-        libsystemd's sd_journal_sendv does, stopped the guard here)."""
-        metrics = BASE + 96
-        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n"
-                       % metrics)
-        self.start_with(g, STUCK, os.path.join(g.dir, "journal.jsonl"))
+    def storm_and_dropped(self, g, metric):
+        """3000 rogue attempts from one process: all in events.jsonl, status answers;
+        returns the guard's metric of what its output dropped."""
         n = 3000
         r = subprocess.run([sys.executable, "-c", BINDER, str(n), str(ROGUE)],
                            capture_output=True, text=True, timeout=120)
@@ -96,12 +114,50 @@ class JournaldTest(GuardTest):
         wait_for(lambda: counted() == n, 30, "all %d attempts in events.jsonl" % n)
         st = g.cli("status", "--json")
         self.assertIn(st.returncode, (0, 1), st.stderr)
-        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics,
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % METRICS,
                                       timeout=10).read().decode()
         dropped = [int(line.split()[1]) for line in text.splitlines()
-                   if line.startswith("portguard_journald_dropped_total ")]
+                   if line.startswith(metric + " ")]
         self.assertEqual(len(dropped), 1, text[-500:])
-        self.assertGreater(dropped[0], 0)
+        return dropped[0]
+
+    def test_alerts_reach_syslog_in_its_format(self):
+        g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
+                                "port = %d\n\n" % (BASE + 1, BASE + 1))
+        out = os.path.join(g.dir, "syslog.jsonl")
+        self.start_with(g, SYSLOG, out, WRAP_SYSLOG)
+        w = self.worker()
+        w.do(op="open", id="r", port=ROGUE, listen=True)
+
+        def lines():
+            try:
+                with open(out) as f:
+                    return [json.loads(line) for line in f]
+            except OSError:
+                return []
+        got = wait_for(lambda: [x for x in lines() if " rogue_bind {" in x], 10,
+                       "the rogue_bind on /dev/log")
+        self.assertRegex(got[0], r"^<28>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d portguard\[%d\]: "
+                                 r"rogue_bind \{" % g.proc.pid)
+        self.assertEqual(json.loads(got[0].split(": rogue_bind ", 1)[1])["pid"], w.pid)
+        self.assertFalse([x for x in lines() if "service_start" in x], "not an alert")
+        self.assertIn('"type":"rogue_bind"', g.stderr())  # stderr is not the journal here
+
+    def test_a_syslog_that_stopped_reading_never_stops_the_guard(self):
+        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n"
+                       % METRICS)
+        self.start_with(g, STUCK, os.path.join(g.dir, "syslog.jsonl"), WRAP_SYSLOG)
+        self.assertGreater(self.storm_and_dropped(g, "portguard_syslog_dropped_total"), 0)
+
+    def test_a_journald_that_stopped_reading_never_stops_the_guard(self):
+        """Its queue full (net.unix.max_dgram_qlen, 10 to 512 datagrams), every
+        further event is dropped there and counted, never waited for: the guard
+        answers, and events.jsonl has every attempt (a blocking send, as
+        libsystemd's sd_journal_sendv does, stopped the guard here)."""
+        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n"
+                       % METRICS)
+        self.start_with(g, STUCK, os.path.join(g.dir, "journal.jsonl"))
+        self.assertGreater(self.storm_and_dropped(g, "portguard_journald_dropped_total"), 0)
 
     def test_events_reach_the_journal_once_with_their_fields(self):
         g = self.guard(services="[service:web]\ncommand = @DEMO@ http --port %d --name web\n"
