@@ -106,6 +106,8 @@ static void agg_tick(struct pg_timer *t)
 	loader_set_agg(A.L, ++A.epoch, A.window_ms > 0);
 	left = agg_collect(loader_agg_fd(A.L), 1);
 	agg_check_socks();
+	if (A.h.collected)
+		A.h.collected();
 	if (left || loader_agg_folded(A.L, NULL) != A.seen)
 		agg_arm();
 	else

@@ -26,6 +26,8 @@ struct agg_hooks {
 	void (*claims)(const struct pg_agg_key *k, const struct pg_agg *v, uint64_t n);
 	/* the kernel folded binds, listens or releases the claim table did not see: re-sync it */
 	void (*resync)(void);
+	/* after a tick's counts went out (the guard's STATUS= follows them); may be NULL */
+	void (*collected)(void);
 };
 
 /* After loader_open: new keys get an epoch no pinned key has. */

@@ -307,7 +307,8 @@ static int guard_attach(struct pg_config *cfg)
 /* Journal, alerts, metrics, services: everything before the kernel's maps. */
 static int guard_open_parts(struct pg_config *cfg, char *journal, size_t len)
 {
-	static const struct agg_hooks agg_hooks = { watch_on_folded, watch_folded_socks };
+	static const struct agg_hooks agg_hooks = { watch_on_folded, watch_folded_socks,
+						    snapshot_notify };
 	int err;
 
 	fs_path(journal, len, cfg->state_dir, FS_JOURNAL, NULL);

@@ -13,7 +13,8 @@ void notify_init(void);
 void notify_ready(void);
 void notify_reloading(void);
 void notify_stopping(void);
-/* STATUS=line, sent only when it differs from the last one sent. */
+/* STATUS=line, sent only when it differs from the last one sent, at most once a second
+ * (the newest line of a busy second goes out at its end). */
 void notify_status(const char *line);
 
 #endif

@@ -4,6 +4,8 @@ STOPPING=1 at the end. A datagram socket of the test plays systemd."""
 import os
 import socket
 import subprocess
+import sys
+import time
 
 from pgtest import BASE, PORTGUARD, GuardTest, wait_for
 
@@ -51,6 +53,49 @@ class NotifyTest(GuardTest):
         g.cli("shutdown", check=0)
         until(lambda m: m == "STOPPING=1", "STOPPING=1")
         g.proc.wait(10)
+
+    def test_status_at_most_once_a_second_in_a_storm_and_the_last_word_sent(self):
+        """Each batch of a storm changes the count of denials; pid 1 gets at most one
+        STATUS= a second, and the one after the storm has its final count."""
+        sock_path = os.path.join(self.tmpdir(), "notify.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.bind(sock_path)
+        self.addCleanup(s.close)
+        s.settimeout(5)
+        g = self.guard(services="")
+        with open(g.conf) as f:
+            text = f.read().replace("mode = observe", "mode = enforce")
+        with open(g.conf, "w") as f:
+            f.write(text)
+        err = open(os.path.join(g.dir, "guard.stderr"), "w")
+        self.addCleanup(err.close)
+        g.proc = subprocess.Popen([PORTGUARD, "run", "-c", g.conf], stdout=err, stderr=err,
+                                  env=dict(os.environ, NOTIFY_SOCKET=sock_path),
+                                  start_new_session=True)
+        while s.recv(4096) != b"READY=1":
+            pass
+        # 300 processes, 30 denied binds each: each process's first goes through the
+        # ring (a wake-up, a new count), its repeats are folded in the kernel
+        n, t0 = 300 * 30, time.monotonic()
+        subprocess.run([sys.executable, "-c",
+                        "import os, socket\nfor c in range(300):\n"
+                        "    if os.fork() == 0:\n"
+                        "        for i in range(30):\n"
+                        "            x = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                        "            try: x.bind(('127.0.0.1', %d))\n"
+                        "            except OSError: pass\n"
+                        "            x.close()\n"
+                        "        os._exit(0)\n"
+                        "    os.wait()\n" % (BASE + 12)], check=True, timeout=120)
+        got, want = [], "%d binds denied" % n
+        while not any(want in m for m in got):
+            try:
+                got.append(s.recv(4096).decode())
+            except socket.timeout:
+                raise AssertionError("no STATUS with %r; got %r" % (want, got[-3:]))
+        secs = time.monotonic() - t0
+        status = [m for m in got if m.startswith("STATUS=")]
+        self.assertLessEqual(len(status), secs + 2, "%d STATUS= in %.1f s" % (len(status), secs))
 
     def tmpdir(self):
         import shutil
