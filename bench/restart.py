@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG = os.path.join(ROOT, "build", "portguard")
 DEMO = os.path.join(ROOT, "build", "pg-demo")
 BASE = int(os.environ.get("PG_BENCH_BASE", "19200"))
+UNIT_DIR = "/run/systemd/system"  # transient units: gone at reboot
 
 
 def trading_services():
@@ -151,49 +152,71 @@ def listening(ports):
     return set(ports) <= have
 
 
-def bench_systemd(d, runs):
-    """The same 8 programs as systemd units (under systemd only: the Debian guest of make
-    vmtest): `systemctl restart` of all eight, timed to all listening and active."""
-    if not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
-        return None
-    pmap = port_map()
-    units = []
-    for svc, kv in trading_services():
-        unit = "pgbench-%s.service" % svc
-        with open(os.path.join("/run/systemd/system", unit), "w") as f:
-            # StartLimitIntervalSec=0: the runs restart each unit more often than the
-            # default start limit (5 in 10 s) allows
-            f.write("[Unit]\nDescription=portguard bench: %s\nStartLimitIntervalSec=0\n"
-                    "[Service]\nType=simple\n"
-                    "ExecStart=%s\nKillMode=control-group\nTimeoutStopSec=5\n"
-                    % (svc, command_for(kv["command"], pmap)))
-        units.append(unit)
-    ports = list(pmap.values())[:4]  # the four http services listen; the workers do not
-    ctl = ["systemctl"]
-    try:
-        subprocess.run(ctl + ["daemon-reload"], check=True)
-        subprocess.run(ctl + ["start"] + units, check=True, timeout=60)
+class SystemdUnits:
+    """Transient bench units in /run/systemd/system (name -> [Service] lines), started
+    on entry; stopped, removed and forgotten by systemd on exit, even after a failure.
+    restarts(ready, runs) times `systemctl restart` of all of them to ready()."""
 
-        def ready():
-            act = subprocess.run(ctl + ["is-active"] + units, capture_output=True, text=True)
-            return act.stdout.split() == ["active"] * len(units) and listening(ports)
-        wait(ready, "the 8 units")
+    def __init__(self, units):
+        self.units = units
+
+    def __enter__(self):
+        try:
+            for unit, body in self.units.items():
+                with open(os.path.join(UNIT_DIR, unit), "w") as f:
+                    # StartLimitIntervalSec=0: the runs restart each unit more often than
+                    # the default start limit (5 in 10 s) allows
+                    f.write("[Unit]\nDescription=portguard bench: %s\n"
+                            "StartLimitIntervalSec=0\n[Service]\n%sKillMode=control-group\n"
+                            "TimeoutStopSec=5\n" % (unit, body))
+            subprocess.run(["systemctl", "daemon-reload"], check=True)
+            subprocess.run(["systemctl", "start", *self.units], check=True, timeout=60)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def active(self):
+        act = subprocess.run(["systemctl", "is-active", *self.units], capture_output=True,
+                             text=True)
+        return act.stdout.split() == ["active"] * len(self.units)
+
+    def restarts(self, ready, runs):
+        wait(ready, "the units")
         res = []
         for i in range(runs + 1):  # the first is the warm-up
             t0 = time.monotonic()
-            subprocess.run(ctl + ["restart"] + units, check=True, timeout=60)
-            wait(ready, "the 8 units after a restart")
+            subprocess.run(["systemctl", "restart", *self.units], check=True, timeout=60)
+            wait(ready, "the units after a restart")
             if i:
                 res.append((time.monotonic() - t0) * 1000)
         return res
-    finally:
-        subprocess.run(ctl + ["stop"] + units, capture_output=True, timeout=60)
-        for unit in units:
+
+    def __exit__(self, *exc):
+        subprocess.run(["systemctl", "stop", *self.units], capture_output=True, timeout=60)
+        for unit in self.units:
             try:
-                os.unlink(os.path.join("/run/systemd/system", unit))
+                os.unlink(os.path.join(UNIT_DIR, unit))
             except OSError:
                 pass
-        subprocess.run(ctl + ["daemon-reload"], capture_output=True)
+        subprocess.run(["systemctl", "daemon-reload"], capture_output=True)
+
+
+def under_systemd():
+    return os.path.isdir(UNIT_DIR) and shutil.which("systemctl")
+
+
+def bench_systemd(d, runs):
+    """The same 8 programs as systemd units (under systemd only: the Debian guest of make
+    vmtest): `systemctl restart` of all eight, timed to all listening and active."""
+    if not under_systemd():
+        return None
+    pmap = port_map()
+    units = {"pgbench-%s.service" % svc: "Type=simple\nExecStart=%s\n"
+             % command_for(kv["command"], pmap) for svc, kv in trading_services()}
+    ports = list(pmap.values())[:4]  # the four http services listen; the workers do not
+    with SystemdUnits(units) as u:
+        return u.restarts(lambda: u.active() and listening(ports), runs)
 
 
 def run(runs=7):

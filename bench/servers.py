@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests", "e2e"))
-from restart import PG, listening, timed, wait  # noqa: E402
+from restart import PG, SystemdUnits, listening, timed, under_systemd, wait  # noqa: E402
 from test_servers import NGINX, NGINX_CONF, REDIS  # noqa: E402
 
 WEB = int(os.environ.get("PG_BENCH_BASE", "19200")) + 60
@@ -102,40 +102,13 @@ def bench_supervisord(d, runs):
 
 
 def bench_systemd(d, runs):
-    if not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
+    if not under_systemd():
         return None
     write_nginx(d, "on")
     units = {UNITS[0]: "Type=forking\nPIDFile=%s/nginx.pid\nExecStart=%s\n" % (d, nginx_cmd(d)),
              UNITS[1]: "Type=simple\nExecStart=%s\n" % redis_cmd(d)}
-    for unit, body in units.items():
-        with open(os.path.join("/run/systemd/system", unit), "w") as f:
-            f.write("[Unit]\nDescription=portguard bench: %s\nStartLimitIntervalSec=0\n"
-                    "[Service]\n%sKillMode=control-group\nTimeoutStopSec=5\n" % (unit, body))
-    ctl = ["systemctl"]
-
-    def ready():
-        act = subprocess.run(ctl + ["is-active", *UNITS], capture_output=True, text=True)
-        return act.stdout.split() == ["active"] * 2 and listening([WEB, KV])
-    try:
-        subprocess.run(ctl + ["daemon-reload"], check=True)
-        subprocess.run(ctl + ["start", *UNITS], check=True, timeout=60)
-        wait(ready, "nginx and redis as units")
-        res = []
-        for i in range(runs + 1):
-            t0 = time.monotonic()
-            subprocess.run(ctl + ["restart", *UNITS], check=True, timeout=60)
-            wait(ready, "both units after a restart")
-            if i:
-                res.append((time.monotonic() - t0) * 1000)
-        return res
-    finally:
-        subprocess.run(ctl + ["stop", *UNITS], capture_output=True, timeout=60)
-        for unit in UNITS:
-            try:
-                os.unlink(os.path.join("/run/systemd/system", unit))
-            except OSError:
-                pass
-        subprocess.run(ctl + ["daemon-reload"], capture_output=True)
+    with SystemdUnits(units) as u:
+        return u.restarts(lambda: u.active() and listening([WEB, KV]), runs)
 
 
 def run(runs=7):

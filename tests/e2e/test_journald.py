@@ -16,14 +16,18 @@ from pgtest import BASE, GuardTest, wait_for
 ROGUE = BASE + 12
 METRICS = BASE + 96
 
-# The stand-in journald: each datagram's fields, one JSON object per line.
-RECEIVER = r"""
-import json, os, socket, struct, sys
+# Every stand-in: a datagram socket bound at argv[1], then argv[2].ready made.
+LISTEN = r"""
+import json, os, socket, struct, sys, time
 path, out = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
 os.chmod(path, 0o666)
 open(out + ".ready", "w").close()
+"""
+
+# The stand-in journald: each datagram's fields, one JSON object per line.
+RECEIVER = LISTEN + r"""
 while True:
     d = s.recv(1 << 20)
     fields, i = {}, 0
@@ -42,14 +46,8 @@ while True:
         f.write(json.dumps(fields) + "\n")
 """
 
-# A journald that has stopped reading: its socket is bound, never read from.
-STUCK = r"""
-import os, socket, sys, time
-path, out = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-os.chmod(path, 0o666)
-open(out + ".ready", "w").close()
+# A journald (or syslog daemon) that has stopped reading: bound, never read from.
+STUCK = LISTEN + r"""
 time.sleep(3600)
 """
 
@@ -62,13 +60,7 @@ BINDER = ("import socket, sys\n"
           "print(n, flush=True)\n")
 
 # A stand-in syslog daemon on /dev/log: each datagram as one JSON string per line.
-SYSLOG = r"""
-import json, os, socket, sys
-path, out = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-os.chmod(path, 0o666)
-open(out + ".ready", "w").close()
+SYSLOG = LISTEN + r"""
 while True:
     d = s.recv(1 << 20)
     with open(out, "a") as f:
