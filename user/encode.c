@@ -21,9 +21,65 @@ static char *enc_line(json_object *o)
 	return s;
 }
 
+/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 (RFC 3629). */
+static size_t enc_utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+	else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return len;
+}
+
+/*
+ * A JSON string of v[0..n) that is valid UTF-8 whatever v holds: a comm or an
+ * exe path is whatever bytes its process chose, and json-c passes bytes
+ * through as given, so one hostile name made events.jsonl a line that strict
+ * parsers (Python's, Go's) refuse. Each byte that starts no valid sequence
+ * becomes '?'. (Control characters are escaped by json-c; the CLI's text
+ * rendering replaces them.)
+ */
+static json_object *enc_string(const char *v, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)v;
+	json_object *o;
+	size_t i = 0, k;
+	char *copy;
+
+	while (i < n && (k = enc_utf8_seq(u + i, n - i)))
+		i += k;
+	if (i == n)
+		return json_object_new_string_len(v, (int)n);
+	if (!(copy = malloc(n)))
+		return NULL;
+	memcpy(copy, v, n);
+	while (i < n)
+		if ((k = enc_utf8_seq(u + i, n - i)))
+			i += k;
+		else
+			copy[i++] = '?';
+	o = json_object_new_string_len(copy, (int)n);
+	free(copy);
+	return o;
+}
+
 static void enc_str(json_object *o, const char *k, const char *v)
 {
-	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+	json_object_object_add(o, k, v ? enc_string(v, strlen(v)) : NULL);
 }
 
 static void enc_int(json_object *o, const char *k, int64_t v)
@@ -116,8 +172,7 @@ static json_object *enc_lines(const char *text)
 
 	while (p && *p) {
 		nl = strchr(p, '\n');
-		json_object_array_add(a, json_object_new_string_len(p, nl ? (int)(nl - p)
-								      : (int)strlen(p)));
+		json_object_array_add(a, enc_string(p, nl ? (size_t)(nl - p) : strlen(p)));
 		p = nl ? nl + 1 : NULL;
 	}
 	return a;
@@ -170,7 +225,8 @@ static void enc_reload(json_object *o, const struct pg_ev *ev)
 	}
 	enc_str(o, "config", ev->u.reload.config);
 	for (i = 0; i < ev->u.reload.nstarted; i++)
-		json_object_array_add(a, json_object_new_string(ev->u.reload.started[i]));
+		json_object_array_add(a, enc_string(ev->u.reload.started[i],
+						    strlen(ev->u.reload.started[i])));
 	json_object_object_add(o, "started", a);
 }
 

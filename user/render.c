@@ -7,13 +7,38 @@
 
 #include "render.h"
 
+/*
+ * A string as the terminal gets it: a control character (a rogue's comm, as
+ * its process set it, may be an escape sequence that rewrites the screen) is
+ * shown as '?'. Rotating buffers: several of these are arguments of one
+ * fprintf; one longer than a buffer is cut there.
+ */
+static const char *rsafe(const char *s)
+{
+	static char buf[16][512];
+	static unsigned next;
+	const unsigned char *u = (const unsigned char *)s;
+	char *b;
+	size_t i;
+
+	for (i = 0; u && u[i] && u[i] >= 0x20 && u[i] != 0x7f; i++)
+		;
+	if (!u || !u[i])
+		return s;
+	b = buf[next++ % 16];
+	for (i = 0; u[i] && i < sizeof(buf[0]) - 1; i++)
+		b[i] = u[i] < 0x20 || u[i] == 0x7f ? '?' : (char)u[i];
+	b[i] = 0;
+	return b;
+}
+
 static const char *jstr(json_object *o, const char *key, const char *dflt)
 {
 	json_object *v;
 
 	if (!json_object_object_get_ex(o, key, &v) || !v)
 		return dflt;
-	return json_object_get_string(v);
+	return rsafe(json_object_get_string(v));
 }
 
 static int64_t jint(json_object *o, const char *key)

@@ -176,3 +176,37 @@ class StderrTest(GuardTest):
         self.assertLess(time.monotonic() - t0, 10, "status answered")
         self.assertGreater(len(g.events("rogue_bind")), 500, "the journal has them all")
         self.assertIsNone(g.proc.poll())
+
+
+# A process that names itself with an escape sequence and a byte that is no UTF-8
+# (its comm: any 15 bytes it likes), then listens on a guarded port until stdin closes.
+EVIL = ("import socket, sys\n"
+        "open('/proc/self/comm', 'wb').write(b'\\x1b]0;pwn\\x07\\x1b[2J\\xff')\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+        "print('up', flush=True); sys.stdin.read()\n")
+
+
+class HostileNamesTest(GuardTest):
+    def test_a_rogue_named_with_escapes_and_bad_utf8_breaks_neither_json_nor_terminal(self):
+        g = self.guard(guard_extra="coalesce_window = 0\n").start()
+        p = self.popen(sys.executable, "-c", EVIL, str(RESERVED), stdin=subprocess.PIPE,
+                       stdout=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"up\n")
+        wait_for(lambda: g.events("rogue_bind"), 10, "the rogue_bind")
+        # every line of the journal is strict UTF-8 JSON
+        with open(os.path.join(g.state, "events.jsonl"), "rb") as f:
+            for line in f:
+                json.loads(line.decode("utf-8"))
+        r = subprocess.run([PORTGUARD, "status", "--json", "-c", g.conf], capture_output=True)
+        st = json.loads(r.stdout.decode("utf-8"))
+        comms = [h["comm"] for port in st["ports"] for h in port.get("holders", [])
+                 if h.get("pid") == p.pid]
+        self.assertTrue(comms, st["ports"])
+        self.assertEqual(comms[0][-1], "?")  # the \xff
+        # what a terminal is shown has no control character but newlines
+        for args in (("status",), ("events",)):
+            out = subprocess.run([PORTGUARD, *args, "-c", g.conf], capture_output=True).stdout
+            self.assertFalse([c for c in out if c < 0x20 and c not in (0x0a, 0x09)],
+                             "%s: %r" % (args, out[-300:]))
+            self.assertIn(b"pwn", out, args)  # shown, made harmless
+        p.stdin.close()
