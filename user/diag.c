@@ -25,6 +25,7 @@
 
 #include "cgroup.h"
 #include "diag.h"
+#include "log.h"
 #include "proc.h"
 
 #ifndef SO_NETNS_COOKIE
@@ -115,11 +116,65 @@ static int diag_msg_keep(const struct inet_diag_msg *m, int proto, enum diag_mod
 	return 1;
 }
 
-static int diag_send(int fd, int family, int proto, uint32_t states, uint32_t seq)
+/*
+ * The kernel's own filter of a dump (INET_DIAG_REQ_BYTECODE): only sockets
+ * whose port (the local one; the remote one for DIAG_CONNECTED) is in want,
+ * so a host with a million unrelated UDP sockets (a local user can make them)
+ * costs a dump the kernel's walk, not a million messages to read and drop.
+ * An OR of ranges, compiled as ss(8) compiles "sport >= a and sport <= b or
+ * ...": [GE a][LE b][JMP to the end] per range, a failed test jumping past
+ * that range's JMP to the next one, or past the end (rejected) from the
+ * last; a pass falls through to the JMP, or to the end (accepted).
+ */
+#define DIAG_BC_MAX_RANGES 512 /* more (scattered ports): no filter, the dump is read whole */
+
+struct diag_bc {
+	size_t len; /* 0: no filter */
+	struct inet_diag_bc_op op[DIAG_BC_MAX_RANGES * 5];
+};
+
+static void diag_bc_build(struct diag_bc *bc, const uint8_t *want, int remote)
 {
+	int ge = remote ? INET_DIAG_BC_D_GE : INET_DIAG_BC_S_GE;
+	int le = remote ? INET_DIAG_BC_D_LE : INET_DIAG_BC_S_LE;
+	int lo[DIAG_BC_MAX_RANGES], hi[DIAG_BC_MAX_RANGES], n = 0, p, i;
+	struct inet_diag_bc_op *op = bc->op;
+
+	bc->len = 0;
+	for (p = 1; want && p < 65536; p++) {
+		if (!want[p])
+			continue;
+		if (n && hi[n - 1] == p - 1) {
+			hi[n - 1] = p;
+			continue;
+		}
+		if (n == DIAG_BC_MAX_RANGES)
+			return;
+		lo[n] = hi[n] = p;
+		n++;
+	}
+	for (i = 0; i < n; i++) {
+		/* bytes after this range's JMP: the ranges to come, 20 each but the last (16) */
+		unsigned short rest = (unsigned short)(i + 1 < n ? 20 * (n - i - 1) - 4 : 0);
+
+		*op++ = (struct inet_diag_bc_op){ (unsigned char)ge, 8, 20 };
+		*op++ = (struct inet_diag_bc_op){ 0, 0, (unsigned short)lo[i] };
+		*op++ = (struct inet_diag_bc_op){ (unsigned char)le, 8, 12 };
+		*op++ = (struct inet_diag_bc_op){ 0, 0, (unsigned short)hi[i] };
+		if (i + 1 < n)
+			*op++ = (struct inet_diag_bc_op){ INET_DIAG_BC_JMP, 4, (unsigned short)(4 + rest) };
+	}
+	bc->len = (size_t)(op - bc->op) * sizeof(*op);
+}
+
+static int diag_send(int fd, int family, int proto, uint32_t states, uint32_t seq,
+		     const struct diag_bc *bc)
+{
+	struct nlattr nla = { .nla_len = (unsigned short)(NLA_HDRLEN + bc->len),
+			      .nla_type = INET_DIAG_REQ_BYTECODE };
 	struct diag_req req = {
 		.nlh = {
-			.nlmsg_len = sizeof(req),
+			.nlmsg_len = (uint32_t)(sizeof(req) + (bc->len ? NLA_HDRLEN + bc->len : 0)),
 			.nlmsg_type = SOCK_DIAG_BY_FAMILY,
 			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
 			.nlmsg_seq = seq,
@@ -131,14 +186,18 @@ static int diag_send(int fd, int family, int proto, uint32_t states, uint32_t se
 		},
 	};
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct iovec iov[3] = { { &req, sizeof(req) }, { &nla, NLA_HDRLEN },
+				{ (void *)bc->op, bc->len } };
+	struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = iov,
+			     .msg_iovlen = bc->len ? 3 : 1 };
 	ssize_t n;
 
 	do
-		n = sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa));
+		n = sendmsg(fd, &mh, 0);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	if ((size_t)n != sizeof(req))
+	if ((size_t)n != req.nlh.nlmsg_len)
 		return -EIO;
 	return 0;
 }
@@ -188,15 +247,15 @@ static int diag_one_msg(const struct diag_ctx *q, const struct nlmsghdr *h)
 }
 
 static int diag_dump_one(int fd, char *buf, int family, int proto, uint32_t states,
-			 enum diag_mode mode, const uint8_t *want, struct diag_result *out,
-			 int *cap)
+			 enum diag_mode mode, const uint8_t *want, const struct diag_bc *bc,
+			 struct diag_result *out, int *cap)
 {
 	static uint32_t seq;
 	struct sockaddr_nl sa;
 	struct iovec iov = { .iov_base = buf, .iov_len = DIAG_RECV_BUF };
 	struct msghdr msg = { .msg_name = &sa, .msg_iov = &iov, .msg_iovlen = 1 };
 	struct diag_ctx q = { ++seq, proto, mode, want, out, cap };
-	int err = diag_send(fd, family, proto, states, q.seq);
+	int err = diag_send(fd, family, proto, states, q.seq, bc);
 
 	while (!err) {
 		struct nlmsghdr *h;
@@ -342,27 +401,44 @@ struct diag_query {
 static int diag_run(const struct diag_query *q, int nq, enum diag_mode mode, const uint8_t *want,
 		    int holders, struct diag_result *out)
 {
+	static int bc_refused; /* a kernel that refused the filter once: read whole after */
 	int fd, i, err = 0, cap = 0;
+	struct diag_bc *bc;
 	char *buf;
 
 	out->socks = NULL;
 	out->n = 0;
 
 	buf = malloc(DIAG_RECV_BUF);
-	if (!buf)
-		return -ENOMEM;
+	bc = malloc(sizeof(*bc));
+	if (!buf || !bc) {
+		err = -ENOMEM;
+		goto out;
+	}
+	bc->len = 0;
+	if (!bc_refused)
+		diag_bc_build(bc, want, mode == DIAG_CONNECTED);
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd < 0) {
 		err = -errno;
 		goto out;
 	}
-	for (i = 0; i < nq && !err; i++)
-		err = diag_dump_one(fd, buf, q[i].family, q[i].proto, q[i].states, mode, want, out,
-				    &cap);
+	for (i = 0; i < nq && !err; i++) {
+		err = diag_dump_one(fd, buf, q[i].family, q[i].proto, q[i].states, mode, want, bc,
+				    out, &cap);
+		if (err == -EINVAL && bc->len) { /* the same dump unfiltered (want filters it) */
+			log_warnx("sock_diag refused the port filter: dumps are read whole");
+			bc_refused = 1;
+			bc->len = 0;
+			err = diag_dump_one(fd, buf, q[i].family, q[i].proto, q[i].states, mode, want,
+					    bc, out, &cap);
+		}
+	}
 	close(fd);
 	if (!err && holders)
 		err = diag_holders(out);
 out:
+	free(bc);
 	free(buf);
 	if (err)
 		diag_free(out);

@@ -210,3 +210,28 @@ class HostileNamesTest(GuardTest):
                              "%s: %r" % (args, out[-300:]))
             self.assertIn(b"pwn", out, args)  # shown, made harmless
         p.stdin.close()
+
+
+class ManySocketsTest(GuardTest):
+    def test_status_asks_the_kernel_for_the_guarded_ports_only(self):
+        """sock_diag filters in the kernel (INET_DIAG_REQ_BYTECODE) to the guarded and
+        protected ranges: status still sees a rogue in the first range and a holder of
+        the protected port (the last range), not a socket between them, and the kernel
+        took the filter (no "refused" line) beside 2000 unrelated UDP sockets."""
+        g = self.guard().start()
+        p = self.popen(sys.executable, "-c",
+                       "import socket, sys\nb = int(sys.argv[1])\n"
+                       "keep = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for i in range(2000)]\n"
+                       "for s in keep: s.bind(('127.0.0.1', 0))\n"
+                       "for port in (b + 10, b + 90, b + 99):\n"
+                       "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                       "    s.bind(('127.0.0.1', port)); keep.append(s)\n"
+                       "print('up', flush=True); sys.stdin.read()\n", str(BASE),
+                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.assertEqual(p.stdout.readline(), b"up\n")
+        st = g.status()
+        held = {port["port"] for port in st["ports"]
+                if any(h.get("pid") == p.pid for h in port.get("holders", []))}
+        self.assertEqual(held, {BASE + 10, BASE + 99}, st["ports"])
+        self.assertNotIn("refused the port filter", g.stderr())
+        p.stdin.close()
