@@ -1410,6 +1410,28 @@ static void svc_timer_fired(struct pg_timer *t)
 
 /* ---- adoption of the processes a previous guard left running ---- */
 
+/* pids[i] if it is pid (with start time want; 0: any), else 0; its start time in *start. */
+static pid_t svc_find_pid(const pid_t *pids, int n, pid_t pid, unsigned long long want,
+			  unsigned long long *start)
+{
+	unsigned long long st;
+	int i;
+
+	for (i = 0; pid > 1 && i < n; i++)
+		if (pids[i] == pid && pid != getpid() && (st = svc_proc_starttime(pid)) &&
+		    (st == want || !want)) {
+			*start = st;
+			return pid;
+		}
+	return 0;
+}
+
+/*
+ * The main process among the cgroup's: for a forking service, the pid its
+ * pidfile names, taken only if it is among the cgroup's (a guard that died
+ * while the start command still ran left .main naming that command); else
+ * the one state_dir/<svc>.main names (pid and start time); else the oldest.
+ */
 static pid_t svc_pick_main(struct pg_service *s, const pid_t *pids, int n,
 			   unsigned long long *start)
 {
@@ -1426,14 +1448,15 @@ static pid_t svc_pick_main(struct pg_service *s, const pid_t *pids, int n,
 			pid = 0;
 		fclose(f);
 	}
+	if (s->conf->start == PG_START_FORKING && s->conf->pidfile &&
+	    (chosen = svc_find_pid(pids, n, fs_read_pid(s->conf->pidfile), 0, start)))
+		return chosen;
+	if (pid > 0 && want && (chosen = svc_find_pid(pids, n, pid, want, start)))
+		return chosen;
 	for (i = 0; i < n; i++) {
 		st = svc_proc_starttime(pids[i]);
 		if (!st || pids[i] <= 1 || pids[i] == getpid())
 			continue;
-		if (pids[i] == pid && st == want) {
-			*start = st;
-			return pid;
-		}
 		if (st < best) {
 			best = st;
 			chosen = pids[i];

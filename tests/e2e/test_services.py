@@ -16,11 +16,14 @@ PORT = BASE + 20
 # A classic daemon: the start command forks and exits 0, the child starts a
 # session and forks again, the grandchild (optionally) listens, waits `delay`,
 # then writes its pid to the pidfile (tmp + rename), or the pid given as
-# `name_pid` instead: a pidfile naming something else.
+# `name_pid` instead: a pidfile naming something else. The start command exits
+# `linger` seconds after its fork (0: at once).
 DAEMON = r"""
 import os, socket, sys, time
 pidfile, port, delay, name_pid = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+linger = float(sys.argv[5])
 if os.fork():
+    time.sleep(linger)
     os._exit(0)
 os.setsid()
 if os.fork():
@@ -39,12 +42,12 @@ while True:
 """
 
 
-def forking(name, port=0, delay=0.0, name_pid=0, extra=""):
+def forking(name, port=0, delay=0.0, name_pid=0, extra="", linger=0.0, start_timeout="5s"):
     return ("[service:%s]\ntype = forking\npidfile = @DIR@/%s.pid\n"
-            "command = %s @DIR@/daemon.py @DIR@/%s.pid %d %g %d\n%sstop_timeout = 2s\n"
-            "start_timeout = 5s\n%s\n"
-            % (name, name, sys.executable, name, port, delay, name_pid,
-               "port = %d\n" % port if port else "", extra))
+            "command = %s @DIR@/daemon.py @DIR@/%s.pid %d %g %d %g\n%sstop_timeout = 2s\n"
+            "start_timeout = %s\n%s\n"
+            % (name, name, sys.executable, name, port, delay, name_pid, linger,
+               "port = %d\n" % port if port else "", start_timeout, extra))
 
 
 def running_other(g, name, old):
@@ -99,6 +102,26 @@ class ForkingTest(GuardTest):
         self.assertIn("service_adopt", [e["type"] for e in g.events()])
         os.kill(pid, signal.SIGTERM)  # the adopted daemon still restarts when it dies
         wait_for(lambda: running_other(g, "d", pid), 20, "d restarted after adoption")
+
+    def test_adopted_by_its_pidfile_when_the_guard_died_before_reading_it(self):
+        """The guard is killed while the start command still runs (it lingers after
+        its fork) and the daemon has written its pidfile: the next guard adopts the
+        daemon the pidfile names (it is in the cgroup), not the older start command,
+        whose exit later is nobody's."""
+        g = self.guard(services=forking("d", linger=4, start_timeout="30s"))
+        g.start(wait_running=False)
+        pidfile = os.path.join(g.dir, "d.pid")
+        wait_for(lambda: os.path.exists(pidfile), 10, "the daemon's pidfile")
+        daemon = read_pid(pidfile)
+        self.assertNotEqual(g.service("d")["state"], "RUNNING")  # the start command runs on
+        g.kill9()
+        g.start(wait_running=False)
+        self.assertEqual(g.service("d")["pid"], daemon)
+        self.assertEqual(g.service("d")["state"], "RUNNING")
+        time.sleep(4.5)  # the start command exits 0 now: the adopted daemon stays
+        s = g.service("d")
+        self.assertEqual((s["state"], s["pid"]), ("RUNNING", daemon))
+        self.assertTrue(pid_alive(daemon))
 
     def test_pidfile_naming_a_process_outside_the_cgroup_is_never_supervised_nor_killed(self):
         outsider = self.popen(sys.executable, "-c", "import time; time.sleep(600)")
