@@ -283,7 +283,6 @@ static void guard_wire(void)
 static int guard_attach(struct pg_config *cfg)
 {
 	char why[512];
-	uint64_t bpf;
 	int err;
 
 	err = loader_open(&G.L, cfg->ring_buffer_kb, cfg->bpffs, cfg->name, watch_on_kevent, NULL,
@@ -293,11 +292,13 @@ static int guard_attach(struct pg_config *cfg)
 		return err;
 	}
 	G.host_netns = G.L.host_netns;
-	/* the kernels without SO_NETNS_COOKIE use the probe: check it where both work */
-	bpf = loader_netns_cookie(&G.L);
-	if (bpf && bpf != G.host_netns)
-		log_warnx("netns cookie: SO_NETNS_COOKIE says %llu, the BPF probe %llu",
-			  (unsigned long long)G.host_netns, (unsigned long long)bpf);
+	/*
+	 * The probe (cgroup/sock_create) runs only where SO_NETNS_COOKIE is missing
+	 * (loader_host_netns): attaching it flips the kernel's static key of
+	 * every socket() on the host, for nothing where the sockopt works; and
+	 * under qemu's TCG that patching, beside a process in a socket() loop,
+	 * left a vCPU spinning in inet_create (the Debian 12 guest, soft lockup).
+	 */
 	if (G.L.reused)
 		log_info("reused the pinned programs and maps of an earlier guard: enforcement had "
 			 "no gap; reading what happened meanwhile");
