@@ -536,10 +536,18 @@ def ts_us(ts):
 
 
 def journal(g):
+    """Every line of the guard's journal, oldest first: the files it rotated to
+    (events.jsonl.3, .2, .1: a storm in observe mode writes some 75 MB/s, past
+    journal_max) and events.jsonl."""
     out = []
-    with open(os.path.join(g.state, "events.jsonl")) as f:
-        for line in f:
-            out.append(json.loads(line))
+    path = os.path.join(g.state, "events.jsonl")
+    for p in ["%s.%d" % (path, i) for i in (3, 2, 1)] + [path]:
+        try:
+            with open(p) as f:
+                for line in f:
+                    out.append(json.loads(line))
+        except FileNotFoundError:
+            pass
     return out
 
 

@@ -407,6 +407,17 @@ static void cmd_print_event_line(struct opts *o, const char *line)
 	json_object_put(ev);
 }
 
+/*
+ * Has f handed out all it read (its next getline would wait on the socket)?
+ * Then what was printed goes out: one write per burst, not per line (a line
+ * buffer made the follower a write(2) per event, too slow for a storm, and
+ * the guard dropped it). glibc's FILE fields: stdio has no call that says it.
+ */
+static int cmd_stream_drained(FILE *f)
+{
+	return f->_IO_read_ptr >= f->_IO_read_end;
+}
+
 static int cmd_events(struct opts *o, int argc, char **argv)
 {
 	struct pg_config *c = cmd_client_config(o);
@@ -424,7 +435,9 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 		if (fd < 0)
 			return cmd_no_guard(c, fd);
 		f = fdopen(fd, "r");
-		setvbuf(stdout, NULL, _IOLBF, 0);
+		if (f) /* a storm's stream in big reads, not 4 KiB ones */
+			setvbuf(f, NULL, _IOFBF, 1 << 20);
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16); /* flushed whenever the stream is drained */
 		if ((n = getline(&line, &cap, f)) > 0) { /* the {"ok":true} greeting */
 			json_object *g = json_tokener_parse(line);
 
@@ -439,6 +452,8 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 		while (!rc && (n = getline(&line, &cap, f)) > 0) {
 			line[n - 1] = line[n - 1] == '\n' ? 0 : line[n - 1];
 			cmd_print_event_line(o, line);
+			if (cmd_stream_drained(f))
+				fflush(stdout);
 			if (ferror(stdout))
 				break; /* the reader of our output is gone (SIGPIPE is ignored) */
 		}
