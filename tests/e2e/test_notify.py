@@ -61,7 +61,7 @@ class NotifyTest(GuardTest):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         s.bind(sock_path)
         self.addCleanup(s.close)
-        s.settimeout(5)
+        s.settimeout(60)  # a guard's start takes seconds under qemu's TCG (make vmtest)
         g = self.guard(services="")
         with open(g.conf) as f:
             text = f.read().replace("mode = observe", "mode = enforce")
@@ -86,7 +86,7 @@ class NotifyTest(GuardTest):
                         "            except OSError: pass\n"
                         "            x.close()\n"
                         "        os._exit(0)\n"
-                        "    os.wait()\n" % (BASE + 12)], check=True, timeout=120)
+                        "    os.wait()\n" % (BASE + 12)], check=True, timeout=600)
         got, want = [], "%d binds denied" % n
         while not any(want in m for m in got):
             try:
