@@ -108,17 +108,22 @@ class ForkingTest(GuardTest):
         its fork) and the daemon has written its pidfile: the next guard adopts the
         daemon the pidfile names (it is in the cgroup), not the older start command,
         whose exit later is nobody's."""
-        g = self.guard(services=forking("d", linger=4, start_timeout="30s"))
+        g = self.guard(services=forking("d", linger=20, start_timeout="60s"))
         g.start(wait_running=False)
         pidfile = os.path.join(g.dir, "d.pid")
-        wait_for(lambda: os.path.exists(pidfile), 10, "the daemon's pidfile")
+        wait_for(lambda: os.path.exists(pidfile), 20, "the daemon's pidfile")
         daemon = read_pid(pidfile)
-        self.assertNotEqual(g.service("d")["state"], "RUNNING")  # the start command runs on
+        s = g.service("d")
+        self.assertNotEqual(s["state"], "RUNNING")  # the start command lingers on
+        command = s["pid"]
+        self.assertNotEqual(command, daemon)
         g.kill9()
         g.start(wait_running=False)
         self.assertEqual(g.service("d")["pid"], daemon)
         self.assertEqual(g.service("d")["state"], "RUNNING")
-        time.sleep(4.5)  # the start command exits 0 now: the adopted daemon stays
+        # the start command exits 0 after its 20 s: the adopted daemon stays
+        wait_for(lambda: not pid_alive(command), 60, "the start command's exit")
+        time.sleep(0.5)
         s = g.service("d")
         self.assertEqual((s["state"], s["pid"]), ("RUNNING", daemon))
         self.assertTrue(pid_alive(daemon))
