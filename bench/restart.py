@@ -238,12 +238,17 @@ def run(runs=7):
                      "%.1fx faster" % (svm / m) if svm else "-"))
     if sd:
         m = statistics.median(pg["master"])
-        rows.append(("restart master beside systemd: the 8 as units, `systemctl restart` of "
-                     "all eight, to all listening and active (same run)", "%.0f ms" % m,
-                     "systemctl restart: %.0f ms (min %.0f, max %.0f)"
-                     % (statistics.median(sd), min(sd), max(sd)),
-                     "%.1fx faster" % (statistics.median(sd) / m)))
+        rows.append(systemd_row("restart master beside systemd: the 8 as units, `systemctl "
+                                "restart` of all eight, to all listening and active (same "
+                                "run)", m, sd))
     return rows
+
+
+def systemd_row(label, m, sd):
+    """A row of portguard's median m (ms) beside systemd's runs sd."""
+    return (label, "%.0f ms" % m, "systemctl restart: %.0f ms (min %.0f, max %.0f)"
+            % (statistics.median(sd), min(sd), max(sd)),
+            "%.1fx faster" % (statistics.median(sd) / m))
 
 
 if __name__ == "__main__":

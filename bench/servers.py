@@ -19,7 +19,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tests", "e2e"))
-from restart import PG, SystemdUnits, listening, timed, under_systemd, wait  # noqa: E402
+from restart import (PG, SystemdUnits, listening, systemd_row, timed,  # noqa: E402
+                     under_systemd, wait)
 from test_servers import NGINX, NGINX_CONF, REDIS  # noqa: E402
 
 WEB = int(os.environ.get("PG_BENCH_BASE", "19200")) + 60
@@ -136,11 +137,9 @@ def run(runs=7):
     else:
         rows.append((label, "%.0f ms" % m, "supervisord missing", "-"))
     if sd:
-        rows.append(("... beside systemd: nginx Type=forking + PIDFile=, redis Type=simple, "
-                     "`systemctl restart` of both, to both active and listening (same run)",
-                     "%.0f ms" % m, "systemctl restart: %.0f ms (min %.0f, max %.0f)"
-                     % (statistics.median(sd), min(sd), max(sd)),
-                     "%.1fx faster" % (statistics.median(sd) / m)))
+        rows.append(systemd_row("... beside systemd: nginx Type=forking + PIDFile=, redis "
+                                "Type=simple, `systemctl restart` of both, to both active and "
+                                "listening (same run)", m, sd))
     return rows
 
 
