@@ -27,8 +27,9 @@ import subprocess
 import threading
 import time
 
+import cost
 import suite
-from suite import DETECT_PORT, GUARDED, PG, PROTECTED, STORM_PORTS, UNGUARDED_PORT
+from suite import DETECT_PORT, GUARDED, PG, PROTECTED, STORM_PORTS
 
 STORM_SECS = 3
 FRESH = 20            # fresh binds per phase (quiet, during, after)
@@ -37,41 +38,39 @@ DISTINCT_BINDS = 20
 
 
 class Follower:
-    """`portguard events --follow --json`, read raw; the arrival time of the
-    first line naming each awaited pid (a substring search: the reader keeps
-    up with any storm without parsing every line)."""
+    """`portguard events --follow --json` piped into bench/follow.c, which
+    reads it (in C: it keeps up with any storm) and prints the arrival time
+    of each line about `port`; only those few lines reach this process, so a
+    storm's 100,000 lines a second cost the bench's own timings nothing
+    (a reader thread here held the GIL while the main thread timed status)."""
 
-    def __init__(self, g):
-        self.p = subprocess.Popen([PG, "events", "--follow", "--json", "-c", g.conf],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def __init__(self, g, tools, port):
+        self.ev = subprocess.Popen([PG, "events", "--follow", "--json", "-c", g.conf],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.p = subprocess.Popen([tools["follow"], str(port)], stdin=self.ev.stdout,
+                                  stdout=subprocess.PIPE, text=True)
+        self.ev.stdout.close()  # follow's alone: its EOF is the follower's end
         self.want = {}
-        self.lines = 0
+        self.lines = None
         self.eof = False
         self.cv = threading.Condition()
         self.th = threading.Thread(target=self.read, daemon=True)
         self.th.start()
 
     def read(self):
-        fd, buf = self.p.stdout.fileno(), b""
-        while True:
-            data = os.read(fd, 1 << 20)
-            now = time.time_ns()
-            if not data:
-                with self.cv:
-                    self.eof = True
-                    self.cv.notify_all()
-                return
-            buf += data
-            end = buf.rfind(b"\n")
-            if end < 0:
-                continue
-            block, buf = buf[:end], buf[end + 1:]
+        for line in self.p.stdout:
+            a, b = line.split()
             with self.cv:
-                self.lines += block.count(b"\n") + 1
-                for pid, seen in self.want.items():
-                    if seen is None and (b'"pid":%d,' % pid) in block:
-                        self.want[pid] = now
-                        self.cv.notify_all()
+                if a == "lines":
+                    self.lines = int(b)
+                    continue
+                pid = int(a)
+                if pid in self.want and self.want[pid] is None:
+                    self.want[pid] = int(b)
+                    self.cv.notify_all()
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
 
     def await_pid(self, pid, timeout):
         with self.cv:
@@ -79,9 +78,14 @@ class Follower:
             return self.want.pop(pid, None)
 
     def close(self):
-        self.p.kill()
-        self.p.wait()
+        """Ends the follower; the number of lines it read."""
+        self.ev.kill()
+        self.ev.wait()
+        self.p.wait(60)
         self.th.join(10)
+        if self.lines is None:
+            raise RuntimeError("bench/follow.c gave no line count (exit %s)" % self.p.returncode)
+        return self.lines
 
 
 def fresh_sight(fol, tools, port, timeout=30.0):
@@ -166,7 +170,7 @@ def storm_sight(tools, d, mode):
         rest_kb, load_kb = mem.get("VmRSS"), mem.get("VmHWM")
         with open("/proc/%d/clear_refs" % g.pid, "w") as f:
             f.write("5")  # VmHWM starts over: the peak below is the storm's, not the load's
-        fol = Follower(g)
+        fol = Follower(g, tools, DETECT_PORT)
         warm(fol, tools, DETECT_PORT)
         quiet = [fresh_sight(fol, tools, DETECT_PORT) for _ in range(FRESH)]
         st_quiet = [status_ms(g) for _ in range(10)]
@@ -187,8 +191,7 @@ def storm_sight(tools, d, mode):
         st_after = [status_ms(g) for _ in range(10)]
         lost = g.status()["guard"]["lost"] - lost0
         peak_kb = suite.proc_mem_kb(g.pid).get("VmHWM")
-        lines = fol.lines
-        fol.close()
+        lines = fol.close()
         fol = None
         g.shutdown()  # the kernel's counts are journaled by now
         attempts = sum(r["attempts"] for r in res)
@@ -250,23 +253,25 @@ def prog_stats():
 
 def programs(tools, d):
     """The unguarded bind()+close() loop with bpf_stats on: ns per run of each program,
-    and (key None) the loop's CPU per call without a guard, just before: the baseline."""
+    (key None) the loop's CPU per call without a guard, just before: the baseline, and
+    ("noop") the ns per run of an empty program on the same hooks in the same loop."""
     path = "/proc/sys/kernel/bpf_stats_enabled"
     with open(path) as f:
         was = f.read().strip()
-    base = statistics.median(suite.cost(tools)["unguarded"])  # CPU ns per call
+    base = statistics.median(cost.loops(tools)["unguarded"])  # CPU ns per call
     g = suite.Guard(d, "enforce", GUARDED, str(PROTECTED), suite.owner_service())
     try:
         g.start()
         with open(path, "w") as f:
             f.write("1")
         s0 = prog_stats()
-        r = subprocess.run([tools["bindloop"], "bind", str(UNGUARDED_PORT), "50000", "1"],
-                           capture_output=True, text=True, timeout=300)
+        # beside the empty programs of bench/noop.c: what bpf_stats' own timing
+        # of a run (two clock reads) adds to every program's run_time_ns
+        _, st = cost.with_noop(tools, 1)
         s1 = prog_stats()
-        if r.returncode != 0:
-            raise RuntimeError("bindloop: %s" % r.stderr.strip())
-        out = {None: base}
+        t = sum(v[0] for v in st.values())
+        n = sum(v[1] for v in st.values())
+        out = {None: base, "noop": t / float(n) if n else None}
         for name, (t, n) in s1.items():
             t0, n0 = s0.get(name, (0, 0))
             if n - n0 > 0:
@@ -351,16 +356,23 @@ def rows(res):
                     "%d not exact" % (dd["procs"] - dd["exact"])))
     pr = dict(res.get("programs") or {})
     base = pr.pop(None, None)
+    floor = pr.pop("noop", None)
     if pr:
         total = sum(ns * runs for ns, runs in pr.values())
+        nruns = sum(runs for ns, runs in pr.values())
+        net = "" if floor is None else (
+            "; less bpf_stats' own timing of each run (an empty program on the same hooks, "
+            "same loop: %.0f ns per run): %.0f ns%s" % (
+                floor, total - floor * nruns,
+                " = +%.1f%%" % (100.0 * (total - floor * nruns) / base) if base else ""))
         out.append(("each BPF program's own cost in an unguarded bind()+close() loop, enforce "
                     "(bpf_stats run_time_ns / run_cnt; runs per bind; programs that ran)",
                     "; ".join("%s %.0f ns x %.1f" % (n, ns, runs)
                               for n, (ns, runs) in sorted(pr.items()) if runs >= 0.05),
                     "bind()+close() without a guard, just before: %s CPU per call"
                     % suite.fmt_ns(base) if base else "-",
-                    "%.0f ns of BPF per bind()+close()%s" % (
-                        total, " = +%.1f%%" % (100.0 * total / base) if base else "")))
+                    "%.0f ns of BPF per bind()+close()%s%s" % (
+                        total, " = +%.1f%%" % (100.0 * total / base) if base else "", net)))
     return out
 
 

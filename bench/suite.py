@@ -3,8 +3,9 @@ beside its baseline measured in the same run:
 
   detection  rogue bind -> rogue_bind event on `portguard events --follow`,
              against a watcher polling `ss -ltnup` every 100 ms and every 1 s
-  cost       bind()+close() on an unguarded and on an owned guarded port, and
-             getppid(), with no guard, the guard observing and enforcing
+  cost       bench/cost.py: bind()+close() on an unguarded and on an owned
+             guarded port, and getppid(), with no guard, the guard observing
+             and enforcing, in rounds paired in time
   storm      2 processes binding a guarded port as fast as they can (enforce):
              attempts against denials + events lost; then the same at 50,000/s
   idle       the guard with the 8 demo services, 30 s of nothing: CPU and
@@ -62,7 +63,6 @@ DETECT_INTERVAL_US = 2000
 POLL_SAMPLES = {0.1: 30, 1.0: 10}
 COST_BINDS = 50000
 COST_GETPPID = 500000
-COST_REPS = 5
 STORM_SECS = 10
 PACED_RATE = 50000
 PACED_SECS = 5
@@ -108,7 +108,7 @@ def wait_for(pred, what, timeout=30.0, step=0.05):
 def build_helpers(d):
     out = {}
     for name, extra in (("bindloop", []), ("storm", []), ("rogue", ["-pthread"]), ("forks", []),
-                        ("fresh", [])):
+                        ("fresh", []), ("follow", []), ("noop", [])):
         exe = os.path.join(d, name)
         subprocess.run(["gcc", "-O2", "-Wall", "-o", exe, os.path.join(HERE, name + ".c")]
                        + extra, check=True, timeout=120)
@@ -254,22 +254,7 @@ def foreign_cgroup_progs():
         return -1
 
 
-# ---- 2. cost to the host ----
-
-def cost(tools, cgprocs=None):
-    def run(args):
-        r = subprocess.run([tools["bindloop"], *args], capture_output=True, text=True,
-                           timeout=300)
-        if r.returncode != 0:
-            raise RuntimeError("bindloop %s: %s" % (" ".join(args), r.stderr.strip()))
-        # one "wall_ns cpu_ns" line per rep: keep the CPU time (user + system of
-        # the loop, BPF programs included), steadier than wall time on a shared VM
-        return [float(line.split()[1]) for line in r.stdout.splitlines()]
-    res = {"unguarded": run(["bind", str(UNGUARDED_PORT), str(COST_BINDS), str(COST_REPS)]),
-           "owned": run(["bind", str(OWNED_PORT), str(COST_BINDS), str(COST_REPS)]
-                        + ([cgprocs] if cgprocs else [])),
-           "getppid": run(["getppid", str(COST_GETPPID), str(COST_REPS)])}
-    return res
+# ---- 2. cost to the host: bench/cost.py ----
 
 
 # ---- 1. detection latency ----
@@ -616,47 +601,42 @@ def run():
                 return None
 
         storm_rows = []
+        costs = None
         foreign = foreign_cgroup_progs()
-        c_none = step("cost, no guard", cost, tools)
         polls = {}
         for iv, n in POLL_SAMPLES.items():
             polls[iv] = step("ss poll %g s" % iv, poll_baseline, iv, list(POLL_PORTS)[:n])
 
         # observe: cost, then detection
-        c_obs = det = None
+        det = None
         # coalesce_window = 0: one rogue_bind line per socket (by default repeated
         # alerts of one binder on one port within 1 s are folded into one)
         g = Guard(d, "observe", GUARDED, str(PROTECTED), owner_service(),
                   "coalesce_window = 0\n")
         try:
             if step("guard (observe) start", g.start):
-                c_obs = step("cost, observe", cost, tools,
-                             os.path.join(g.svc_cgroup("owner"), "cgroup.procs"))
                 det = step("detection latency", detection, tools, g)
         finally:
             g.shutdown()
 
         # enforce: cost, storm, paced storm
-        c_enf = st = paced = None
+        st = paced = None
         storm_hwm = None
         g = Guard(d, "enforce", GUARDED, str(PROTECTED), owner_service())
         try:
             if step("guard (enforce) start", g.start):
-                c_enf = step("cost, enforce", cost, tools,
-                             os.path.join(g.svc_cgroup("owner"), "cgroup.procs"))
                 st = step("storm", storm, tools, g, STORM_SECS, 0)
                 paced = step("storm at 50,000/s", storm, tools, g, PACED_SECS, PACED_RATE)
                 storm_hwm = proc_mem_kb(g.pid).get("VmHWM")
         finally:
             g.shutdown()
 
+        import cost  # noqa: E402 (it imports this module)
         import storms  # noqa: E402 (it imports this module)
         storm_rows = storms.run(d, tools, step)
         rec = step("reclaim", reclaim, d)
         idl = step("idle + footprint", idle, d)
-        c_none2 = step("cost, no guard (again)", cost, tools)
-        if c_none and c_none2:  # no guard before and after: the baseline spans the run
-            c_none = {k: c_none[k] + c_none2[k] for k in c_none}
+        costs = step("cost, paired rounds", cost.measure, tools, d)
         foreign = max(foreign, foreign_cgroup_progs())
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -697,24 +677,8 @@ def run():
             rows.append(("detection latency", "no rogue_bind event received", "-", "-"))
 
     # 2. cost
-    if c_none:
-        note = "no guard" + (" (%d foreign cgroup programs attached)" % foreign
-                             if foreign > 0 else "")
-        for key, label in (("unguarded", "bind()+close(), unguarded port"),
-                           ("owned", "bind()+close(), guarded port, by its owner"),
-                           ("getppid", "getppid()")):
-            base = statistics.median(c_none[key])
-            n = COST_GETPPID if key == "getppid" else COST_BINDS
-            for mode, c in (("observe", c_obs), ("enforce", c_enf)):
-                if not c:
-                    continue
-                m = statistics.median(c[key])
-                rows.append(("%s, guard %s: CPU per call (median of %d x %dk)"
-                             % (label, mode, COST_REPS, n // 1000),
-                             "%s/call (reps +-%.0f%%)" % (fmt_ns(m), spread(c[key])),
-                             "%s, before and after: %s/call (%d reps +-%.0f%%)"
-                             % (note, fmt_ns(base), len(c_none[key]), spread(c_none[key])),
-                             "%.2fx (%+.0f%%)" % (m / base, (m / base - 1) * 100)))
+    if costs:
+        rows += cost.rows(costs, foreign)
 
     # 3. storm
     for label, s in (("storm: 2 procs rogue bind as fast as they can, %d s, enforce"
