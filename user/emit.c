@@ -53,8 +53,7 @@ void emit_publish(struct pg_ev *ev)
 		if (journald_active()) { /* once, with its fields: not again as a stderr line */
 			journald_send(ev, line);
 		} else {
-			fprintf(stderr, "%s\n", line);
-			clearerr(stderr);
+			log_line(line);
 		}
 	}
 	control_broadcast(line, ev->routine);

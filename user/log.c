@@ -12,6 +12,7 @@
 
 int log_verbose;
 static const char *log_prog = "portguard";
+static unsigned long log_dropped;
 
 void log_init(const char *progname, int verbose)
 {
@@ -28,7 +29,26 @@ static void log_vwrite(const char *fmt, va_list ap, int err)
 		fprintf(stderr, "%s: %s: %s\n", log_prog, buf, strerror(err));
 	else
 		fprintf(stderr, "%s: %s\n", log_prog, buf);
-	clearerr(stderr); /* a full pipe (see log_stderr_nonblock) loses the line, not the next */
+	log_count_stderr();
+}
+
+void log_line(const char *line)
+{
+	fprintf(stderr, "%s\n", line);
+	log_count_stderr();
+}
+
+/* A full pipe (see log_stderr_nonblock) loses the line, counted, not the next. */
+void log_count_stderr(void)
+{
+	if (ferror(stderr))
+		log_dropped++;
+	clearerr(stderr);
+}
+
+unsigned long log_stderr_dropped(void)
+{
+	return log_dropped;
 }
 
 void log_stderr_nonblock(void)

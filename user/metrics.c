@@ -222,6 +222,10 @@ static void metrics_services_and_outputs(FILE *f)
 		   "/dev/log to take: dropped there, never waited for.\n"
 		   "# TYPE portguard_syslog_dropped_total counter\nportguard_syslog_dropped_total "
 		   "%lu\n", alerts_syslog_dropped());
+	fprintf(f, "# HELP portguard_stderr_dropped_total Lines (events and messages) a full "
+		   "stderr pipe or socket had no room for: dropped there, never waited for.\n"
+		   "# TYPE portguard_stderr_dropped_total counter\nportguard_stderr_dropped_total "
+		   "%lu\n", log_stderr_dropped());
 }
 
 void metrics_render(FILE *f)

@@ -141,6 +141,22 @@ class JournaldTest(GuardTest):
         self.start_with(g, STUCK, os.path.join(g.dir, "syslog.jsonl"), WRAP_SYSLOG)
         self.assertGreater(self.storm_and_dropped(g, "portguard_syslog_dropped_total"), 0)
 
+    def test_a_stderr_nobody_reads_never_stops_the_guard(self):
+        """stderr a pipe whose reader has stopped reading (a hung logger): the
+        lines it has no room for are dropped and counted, never waited for."""
+        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n"
+                       % METRICS)
+        fifo = os.path.join(g.dir, "stderr.fifo")
+        os.mkfifo(fifo)
+        rd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # held, never read
+        self.addCleanup(os.close, rd)
+        os.environ["PG_FIFO"] = fifo
+        try:
+            g.start(prefix=("sh", "-c", 'unset JOURNAL_STREAM; exec "$@" 2>"$PG_FIFO"', "sh"))
+        finally:
+            del os.environ["PG_FIFO"]
+        self.assertGreater(self.storm_and_dropped(g, "portguard_stderr_dropped_total"), 0)
+
     def test_a_journald_that_stopped_reading_never_stops_the_guard(self):
         """Its queue full (net.unix.max_dgram_qlen, 10 to 512 datagrams), every
         further event is dropped there and counted, never waited for: the guard
