@@ -946,6 +946,12 @@ static void svc_health_close(struct pg_service *s)
 
 	if (s->health_w.fd >= 0) {
 		loop_del(&s->health_w);
+		/* Close with a reset, as HAProxy's checks do: a server that closes
+		 * first (HTTP/1.0) would otherwise hold its own port in TIME_WAIT
+		 * for 60 s after every probe, and a restart of a server that binds
+		 * without SO_REUSEADDR would then fail with EADDRINUSE. */
+		setsockopt(s->health_w.fd, SOL_SOCKET, SO_LINGER,
+			   &(struct linger){ .l_onoff = 1, .l_linger = 0 }, sizeof(struct linger));
 		close(s->health_w.fd);
 	}
 	s->health_w.fd = -1;

@@ -130,6 +130,21 @@ class RestartTest(GuardTest):
         self.restart(g, check=0)
         self.assertTrue(pid_alive(c.pid))
 
+    def test_health_probes_leave_no_time_wait_on_the_service_port(self):
+        # pg-demo answers HTTP/1.0 and closes first: a probe closed with a FIN
+        # left 127.0.0.1:WEB in TIME_WAIT for 60 s, and a server restarted on
+        # it without SO_REUSEADDR failed with EADDRINUSE (Debian 11 guest,
+        # after apt remove). Probes close with a reset (SO_LINGER 0).
+        def time_wait():
+            out = subprocess.run(["ss", "-Htan", "state", "time-wait", "( sport = :%d )" % WEB],
+                                 capture_output=True, text=True, check=True).stdout
+            return {tuple(line.split()[-2:]) for line in out.splitlines()}
+        before = time_wait()
+        g = self.two()
+        self.restart(g, check=0)
+        self.restart(g, "quick", check=0)
+        self.assertEqual(time_wait() - before, set())
+
     def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
         pidfile = "@DIR@/web.pid"
         g = self.guard(services=http("web", WEB, more="pidfile = %s\n" % pidfile) + bg("w"))
