@@ -41,6 +41,34 @@ STORM = ("import socket, sys, time\n"
          "print(n, flush=True)\n")
 
 
+# connects to 127.0.0.1:argv[1] for argv[2] seconds, reading each answer whole
+SCRAPE_LOOP = ("import socket, sys, time\n"
+               "end = time.monotonic() + float(sys.argv[2])\n"
+               "ok = bad = 0\n"
+               "while time.monotonic() < end:\n"
+               "    s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), 5)\n"
+               "    data = b''\n"
+               "    while True:\n"
+               "        b = s.recv(65536)\n"
+               "        if not b: break\n"
+               "        data += b\n"
+               "    s.close()\n"
+               "    if data.startswith(b'HTTP/1.0 200 OK') and b'portguard_' in data: ok += 1\n"
+               "    else: bad += 1\n"
+               "print(ok, bad, flush=True)\n")
+
+
+def scrape(port):
+    s = socket.create_connection(("127.0.0.1", port), 5)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    return data.decode()
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -158,6 +186,30 @@ class HostileControlTest(GuardTest):
         st = g.status()
         self.assertTrue(st["guard"]["running"])
         self.assertTrue(all(s["state"] == "RUNNING" for s in st["services"]))
+
+
+    def test_a_client_looping_on_metrics_listen_never_gets_stale_counts(self):
+        """A local user connecting to metrics_listen as fast as it can while
+        binds are denied: every connection is answered, the guard stays up and
+        answers status, and the counts a scrape gives catch up with the
+        kernel's (the body is rendered at most every 100 ms)."""
+        port = BASE + 94
+        g = self.enforce("metrics_listen = 127.0.0.1:%d\n" % port)
+        flood = self.popen("setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                           "--clear-groups", sys.executable, "-c", SCRAPE_LOOP, str(port), "3",
+                           stdout=subprocess.PIPE, text=True)
+        storm = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
+                                "--clear-groups", sys.executable, "-c", STORM, str(RESERVED), "2"],
+                               capture_output=True, text=True, timeout=60, check=True)
+        denied = int(storm.stdout)
+        self.assertGreater(denied, 100)
+        answered, failed = (int(x) for x in flood.communicate(timeout=60)[0].split())
+        self.assertGreater(answered, 100)
+        self.assertEqual(failed, 0)
+        self.assertIsNone(g.proc.poll())
+        self.assertIn(g.cli("status", "--json").returncode, (0, 1))
+        want = 'portguard_denials_total{port="%d"} %d\n' % (RESERVED, denied)
+        wait_for(lambda: want in scrape(port), 10, "the denials' exact count in a scrape")
 
 
 class StderrTest(GuardTest):
