@@ -130,6 +130,47 @@ static int guard_shutdown(struct ctl_client *c)
 
 /* ---- signals ---- */
 
+/*
+ * Signals whose default would end the guard and that mean nothing to it
+ * (SIGUSR1 from a logrotate script written for another daemon, SIGALRM,
+ * a real-time signal): taken on the signalfd and ignored, a line a second
+ * at most saying so. The faults (SIGSEGV, SIGBUS, ...) and SIGQUIT keep
+ * their defaults; SIGKILL and SIGSTOP cannot be caught.
+ */
+static int guard_signal_is_ignored(int sig)
+{
+	switch (sig) {
+	case SIGUSR1:
+	case SIGUSR2:
+	case SIGALRM:
+	case SIGVTALRM:
+	case SIGPROF:
+	case SIGIO:
+	case SIGPWR:
+#ifdef SIGSTKFLT
+	case SIGSTKFLT:
+#endif
+		return 1;
+	}
+	return sig >= SIGRTMIN && sig <= SIGRTMAX;
+}
+
+static void guard_signal_ignored(const struct signalfd_siginfo *si)
+{
+	static uint64_t last_ms;
+	static unsigned long quiet;
+	uint64_t now = now_ms();
+
+	if (last_ms && now - last_ms < 1000) {
+		quiet++;
+		return;
+	}
+	log_info("signal %u (%s) from pid %u ignored%s", si->ssi_signo, strsignal(si->ssi_signo),
+		 si->ssi_pid, quiet ? " (and more in the last second)" : "");
+	last_ms = now;
+	quiet = 0;
+}
+
 static void guard_signal(struct pg_watch *w, uint32_t events)
 {
 	struct signalfd_siginfo si;
@@ -147,20 +188,28 @@ static void guard_signal(struct pg_watch *w, uint32_t events)
 	case SIGHUP:
 		reload_start(NULL);
 		break;
+	default:
+		guard_signal_ignored(&si);
+		break;
 	}
 }
 
 static int guard_signals(void)
 {
 	sigset_t set;
+	int sig;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	for (sig = 1; sig <= SIGRTMAX; sig++)
+		if (guard_signal_is_ignored(sig))
+			sigaddset(&set, sig);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN); /* a write past RLIMIT_FSIZE fails with EFBIG instead */
 	G_sig_w.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (G_sig_w.fd < 0)
 		return -errno;

@@ -2,6 +2,7 @@
 and `start` (issue 3): real services, real stale holders, real signals."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -144,6 +145,29 @@ class RestartTest(GuardTest):
         self.restart(g, check=0)
         self.restart(g, "quick", check=0)
         self.assertEqual(time_wait() - before, set())
+
+    def test_signals_that_mean_nothing_to_the_guard_leave_it_and_its_services_be(self):
+        # SIGUSR1 from a logrotate script written for another daemon, SIGALRM, a
+        # real-time signal: each would end a process that left their defaults
+        g = self.two()
+        before = {s["name"]: s["pid"] for s in g.status()["services"]}
+        sigs = [signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM, signal.SIGVTALRM,
+                signal.SIGPROF, signal.SIGIO, signal.SIGPWR, signal.SIGRTMIN + 3,
+                signal.SIGRTMAX]
+        for _ in range(50):
+            for sig in sigs:
+                os.kill(g.proc.pid, sig)
+        self.assertEqual({s["name"]: s["pid"] for s in g.status()["services"]}, before)
+        self.assertIsNone(g.proc.poll())
+        wait_for(lambda: "ignored" in g.stderr(), 10, "the guard saying it ignored them")
+        self.assertLess(g.stderr().count(" ignored"), 20, "a line a second at most")
+        # what the guard blocks and ignores, its services do not inherit
+        for pid in before.values():
+            with open("/proc/%d/status" % pid) as f:
+                fields = dict(line.split(":", 1) for line in f)
+            self.assertEqual(int(fields["SigBlk"], 16), 0, pid)
+            self.assertEqual(int(fields["SigIgn"], 16) & (1 << (signal.SIGXFSZ - 1)), 0, pid)
+        self.restart(g, check=0)
 
     def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
         pidfile = "@DIR@/web.pid"
