@@ -19,7 +19,8 @@ RESERVED = BASE + 10
 BINDER = ("import socket, sys, time\n"
           "fam = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET\n"
           "typ = socket.SOCK_DGRAM if sys.argv[3] == 'udp' else socket.SOCK_STREAM\n"
-          "s = socket.socket(fam, typ)\n"
+          "try:\n    s = socket.socket(fam, typ, 262 if sys.argv[3] == 'mptcp' else 0)\n"
+          "except OSError as e:\n    print('socket', e.errno, flush=True); sys.exit()\n"
           "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
           "if sys.argv[4] == '1': s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n"
           "try:\n    s.bind((sys.argv[1], int(sys.argv[2])))\n    print('ok', flush=True)\n"
@@ -89,6 +90,20 @@ class EnforceTest(EnforceBase):
         ports = {p["port"]: p for p in g.status()["ports"]}
         self.assertEqual(ports[WEB]["denied"], 4)
         self.assertEqual(ports[WEB]["state"], "owned")
+
+    def test_multipath_tcp_rogue_binds_get_eperm_too(self):
+        # IPPROTO_MPTCP (Linux >= 5.6, net.mptcp.enabled): bind() goes to the
+        # first subflow's inet_bind, whose cgroup hooks see the binder as usual
+        g = self.enforce()
+        wait_for(lambda: g.service("web")["listening"], 10, "web listening")
+        r = self.bind("0.0.0.0", WEB, "mptcp", uid=65534)
+        if r.startswith("socket"):
+            self.skipTest("no MPTCP sockets here (%s)" % r)
+        self.assertEqual(r, str(errno.EPERM))
+        self.assertEqual(self.bind("::", RESERVED, "mptcp", uid=65534), str(errno.EPERM))
+        wait_for(lambda: len(g.events("bind_denied")) == 2, 10, "both denials")
+        self.assertEqual(sorted(e["port"] for e in g.events("bind_denied")), [WEB, RESERVED])
+        self.assertEqual(g.service("web")["listening"], True)
 
     def test_reuseport_hijack_by_the_owners_uid_is_denied(self):
         g = self.enforce()
