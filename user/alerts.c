@@ -174,6 +174,7 @@ static int al_spawn(struct al_run *r, const char *json)
 
 	if (pid == 0) { /* stdin: the alert */
 		dup2(pfd[0], 0);
+		spawn_close_fds(-1);
 		setsid();
 		execl("/bin/sh", "sh", "-c", al_cfg->alert_command, (char *)NULL);
 		_exit(127);

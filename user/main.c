@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -237,6 +239,10 @@ static int cmd_import(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* How long `status` waits for the guard's answer (it takes milliseconds). */
+#define CMD_STATUS_TIMEOUT_S 10
+#define CMD_STATUS_TIMEOUT_STR "10"
+
 /* Send req (not taken) to the guard at path: the connected fd, or -errno. */
 static int cmd_connect(const char *path, json_object *req)
 {
@@ -296,7 +302,7 @@ static int cmd_refused(json_object *r)
  * One request, one reply: NULL with *err = -errno when no guard answers
  * (-EREMOTEIO: it refused, and the reason was printed).
  */
-static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
+static json_object *cmd_ask(struct pg_config *c, const char *what, int timeout_s, int *err)
 {
 	int fd = cmd_request(c, what, 0, 0);
 	json_object *r;
@@ -305,6 +311,9 @@ static json_object *cmd_ask(struct pg_config *c, const char *what, int *err)
 	*err = fd < 0 ? fd : 0;
 	if (fd < 0)
 		return NULL;
+	if (timeout_s > 0) /* a guard stopped (SIGSTOP) or wedged must not hang a monitor */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = timeout_s },
+			   sizeof(struct timeval));
 	f = fdopen(fd, "r");
 	r = cmd_read_reply(f);
 	fclose(f);
@@ -344,7 +353,7 @@ static int cmd_status_check(struct pg_config *c, json_object *st, int fd)
 	else {
 		printf("PORTGUARD UNKNOWN - cannot ask the guard at %s: %s\n", c->control,
 		       fd == -EREMOTEIO ? "it refused the request"
-		       : fd == -EPROTO	? "it did not answer"
+		       : fd == -EPROTO	? "it did not answer within " CMD_STATUS_TIMEOUT_STR " s"
 					: strerror(-fd));
 		rc = 3;
 	}
@@ -361,7 +370,7 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	st = cmd_ask(c, "status", &fd);
+	st = cmd_ask(c, "status", CMD_STATUS_TIMEOUT_S, &fd);
 	if (o->check)
 		return cmd_status_check(c, st, fd);
 	if (!st && fd == -EREMOTEIO) {
@@ -370,7 +379,8 @@ static int cmd_status(struct opts *o, int argc, char **argv)
 	}
 	if (!st && fd != -ENOENT && fd != -ECONNREFUSED) {
 		fprintf(stderr, "portguard: cannot reach the guard at %s: %s\n", c->control,
-			fd == -EPROTO ? "it did not answer" : strerror(-fd));
+			fd == -EPROTO ? "it did not answer (within " CMD_STATUS_TIMEOUT_STR " s)"
+				      : strerror(-fd));
 		config_free(c);
 		return 1;
 	}
@@ -529,7 +539,7 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 	json_object *r, *v;
 	char *line = NULL;
 	size_t cap = 0;
-	int fd, rc = 1;
+	int fd, rc = 1, answered = 0;
 	FILE *f;
 
 	fd = cmd_connect(c->control, req);
@@ -556,10 +566,26 @@ static int cmd_job(struct opts *o, struct pg_config *c, json_object *req)
 		}
 		rc = cmd_job_result(o, r); /* the final answer */
 		json_object_put(r);
+		answered = 1;
 		break;
 	}
 	free(line);
 	fclose(f);
+	if (!answered) { /* the guard exited or was killed with the job under way */
+		const char *what = json_object_get_string(json_object_object_get(req, "cmd"));
+		const char *why = "the guard closed the connection before the job ended (it exited "
+				  "or was killed): `portguard status` says what runs now";
+
+		if (o->json) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "ok", json_object_new_boolean(0));
+			json_object_object_add(e, "error", json_object_new_string(why));
+			printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+			json_object_put(e);
+		}
+		fprintf(stderr, "portguard: %s: %s\n", what ? what : "job", why);
+	}
 	return rc;
 }
 
@@ -653,7 +679,7 @@ static int cmd_shutdown(struct opts *o, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	r = cmd_ask(c, "shutdown", &fd);
+	r = cmd_ask(c, "shutdown", 0, &fd); /* it answers once every service stopped */
 	if (r || fd == -EPROTO) {
 		if (!r || !json_object_object_get_ex(r, "ok", &ok) || !json_object_get_boolean(ok)) {
 			fprintf(stderr, "portguard: shutdown failed: %s\n",

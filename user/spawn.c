@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -50,4 +51,12 @@ pid_t spawn_fork(int pfd[2])
 	if (spawn_nice != INT_MIN)
 		setpriority(PRIO_PROCESS, 0, spawn_nice); /* raising one's nice needs no privilege */
 	return 0;
+}
+
+void spawn_close_fds(int keep)
+{
+	/* close_range(2): Linux >= 5.9; without it O_CLOEXEC on every fd still ends them at exec */
+	if (keep > 3)
+		syscall(SYS_close_range, 3U, (unsigned int)keep - 1, 0U);
+	syscall(SYS_close_range, keep >= 3 ? (unsigned int)keep + 1 : 3U, ~0U, 0U);
 }

@@ -14,6 +14,15 @@
 pid_t spawn_fork(int pfd[2]);
 
 /*
+ * In a child about to exec: close every fd from 3 up but keep (-1: none),
+ * at once rather than at the exec. Until then the child holds the guard's
+ * guard.lock and control socket: a guard killed while a child was between
+ * fork and exec (a cgroup join can take milliseconds) left both alive in
+ * it, and the next guard found the lock taken and a socket that accepted.
+ */
+void spawn_close_fds(int keep);
+
+/*
  * The guard's nice: `boost` below the one it was started with (the first
  * call notes that one), so a storm of binds from ordinary processes
  * cannot starve the guard of the CPU it needs to see them (auditd's

@@ -43,9 +43,6 @@
 #ifndef P_PIDFD
 #define P_PIDFD 3
 #endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 #define SVC_BACKOFF_MIN_MS 100ULL
 #define SVC_BACKOFF_MAX_MS 10000ULL
@@ -419,8 +416,7 @@ static void __attribute__((noreturn)) svc_child(struct pg_service *s, int pipefd
 	char *cmd;
 	int i, err;
 
-	/* keep only 0-2 and the report pipe across exec */
-	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	spawn_close_fds(pipefd); /* only 0-2 and the report pipe from here on */
 	if (svc_child_join(s->cgpath) < 0)
 		svc_child_fail(pipefd, CS_CGROUP, errno);
 	if (setsid() < 0)

@@ -180,15 +180,18 @@ class Guard:
         return os.path.join(root, "portguard-" + self.name) if root else None
 
     def cleanup(self):
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                self.cli("shutdown")  # a guard that stopped answering: killed below
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        elif os.path.isdir(self.cgroup_dir() or "/nonexistent"):
-            self.cli("shutdown")
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                try:
+                    self.cli("shutdown")  # a guard that stopped answering: killed below
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            elif os.path.isdir(self.cgroup_dir() or "/nonexistent"):
+                self.cli("shutdown")
+        except subprocess.TimeoutExpired as e:  # whatever hung, what follows still runs
+            print("cleanup: %r" % e, file=sys.stderr)
         remove_cgroup_tree(self.cgroup_dir())  # last resort: a failed test must leave nothing
         if os.path.ismount(self.bpffs):  # last resort: unpin (programs detach), unmount
             pins = os.path.join(self.bpffs, "portguard", self.name)

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 from pgtest import BASE, PORTGUARD, GuardTest, pid_alive, ss_claims, wait_for
 
@@ -168,6 +169,74 @@ class RestartTest(GuardTest):
             self.assertEqual(int(fields["SigBlk"], 16), 0, pid)
             self.assertEqual(int(fields["SigIgn"], 16) & (1 << (signal.SIGXFSZ - 1)), 0, pid)
         self.restart(g, check=0)
+
+    def test_guard_killed_at_any_point_of_a_master_restart_leaves_one_of_each(self):
+        """kill -9 of the guard 0 to 100 ms into `restart master`, then a new
+        guard: every service back, RUNNING, each cgroup with one process, each
+        port held by its owner alone, nothing left of the old instances; the
+        CLI that waited says the guard went away (never hangs)."""
+        g = self.guard(services=http("web", WEB) + http("web2", WEB2, prio=20) +
+                       bg("worker")).start()
+        cg = g.cgroup_dir()
+        for delay in (0, 0.002, 0.005, 0.01, 0.02, 0.1):
+            cli = self.popen(PORTGUARD, "restart", "-c", g.conf, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+            first = cli.stdout.readline()  # the job is under way (no guard of its own started)
+            time.sleep(delay)  # where the crash lands; nothing below is timed
+            g.kill9()
+            out = first + cli.communicate(timeout=30)[0]
+            self.assertTrue((cli.returncode, "done in" in out) == (0, True) or
+                            (cli.returncode == 1 and "the guard closed the connection before "
+                             "the job ended" in out), (delay, cli.returncode, out))
+            g.start()
+
+            def settled():
+                svcs = {s["name"]: s for s in g.status()["services"]}
+                return all(s["state"] == "RUNNING" for s in svcs.values()) and \
+                    svcs["web"]["listening"] and svcs["web2"]["listening"] and svcs
+            svcs = wait_for(settled, 20, "every service back after a kill at %s s" % delay)
+            for name in ("web", "web2", "worker"):
+                with open(os.path.join(cg, name, "cgroup.procs")) as f:
+                    procs = [int(x) for x in f.read().split()]
+                self.assertEqual(procs, [svcs[name]["pid"]], (delay, name))
+            held = ss_claims([WEB, WEB2]).values()
+            for port, name in ((WEB, "web"), (WEB2, "web2")):
+                pids = [c[2] for c in held if c[1] == port]
+                self.assertEqual(pids, [frozenset([svcs[name]["pid"]])], (delay, port, held))
+            ports = {p["port"]: p["state"] for p in g.status()["ports"]}
+            self.assertEqual((ports[WEB], ports[WEB2]), ("owned", "owned"), delay)
+
+    def test_a_child_killed_with_its_guard_before_exec_holds_nothing_of_the_guard(self):
+        # A service whose log is a FIFO nobody reads: its child blocks in open()
+        # between fork and exec. It held the dead guard's guard.lock and control
+        # socket there (fds close at exec), and the next guard refused to start
+        # ("already running"). The child closes them first thing now.
+        g = self.guard(services=http("web", WEB) + bg("stuck", more="start_timeout = 30s\n"))
+        os.makedirs(g.logs)
+        fifo = os.path.join(g.logs, "stuck.log")
+        os.mkfifo(fifo)
+        g.start(wait_running=False)
+        wait_for(lambda: g.service("web")["state"] == "RUNNING", 20, "web RUNNING")
+        self.assertEqual(g.service("stuck")["state"], "STARTING")
+        g.kill9()
+        g.start(wait_running=False)  # failed here before: the lock was taken
+        self.assertEqual(g.service("web")["state"], "RUNNING")
+        rd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the child goes on to its exec
+        self.addCleanup(os.close, rd)
+        wait_for(lambda: g.service("stuck")["state"] == "RUNNING", 20, "stuck RUNNING")
+
+    def test_status_of_a_stopped_guard_says_so_instead_of_hanging(self):
+        # a guard frozen by SIGSTOP (or wedged) accepts on its socket and never
+        # answers: `status --check` from a monitor said nothing, forever
+        g = self.two()
+        os.kill(g.proc.pid, signal.SIGSTOP)
+        self._pg_cleanups.append(lambda: os.kill(g.proc.pid, signal.SIGCONT))
+        r = g.cli("status", "--check")
+        self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
+        self.assertIn("PORTGUARD UNKNOWN - cannot ask the guard", r.stdout)
+        self.assertIn("did not answer within 10 s", r.stdout)
+        os.kill(g.proc.pid, signal.SIGCONT)
+        self.assertEqual(g.cli("status", "--check").returncode, 0)
 
     def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
         pidfile = "@DIR@/web.pid"
