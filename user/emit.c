@@ -11,6 +11,7 @@
 #include "journal.h"
 #include "journald.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "status.h"
 
@@ -33,6 +34,20 @@ static int emit_port(const struct pg_ev *ev)
 	return 0;
 }
 
+/* A line events.jsonl could not take (a full disk): said at most once a second, counted. */
+static void emit_journal_failed(int err)
+{
+	static uint64_t last_ms;
+	uint64_t now = now_ms();
+
+	if (last_ms && now - last_ms < 1000)
+		return;
+	log_warnx("journal write failed: %s (%lu lines not written since the start; "
+		  "portguard_journal_write_failures_total)", strerror(-err),
+		  journal_failures());
+	last_ms = now;
+}
+
 void emit_publish(struct pg_ev *ev)
 {
 	int keep = !ev->routine || (emit_cfg && emit_cfg->journal_routine);
@@ -49,7 +64,7 @@ void emit_publish(struct pg_ev *ev)
 	}
 	if (keep) { /* journaled: every event but the routine ones, unless configured */
 		if ((err = journal_write(line)))
-			log_warnx("journal write failed: %s", strerror(-err));
+			emit_journal_failed(err);
 		if (journald_active()) { /* once, with its fields: not again as a stderr line */
 			journald_send(ev, line);
 		} else {

@@ -15,6 +15,7 @@
 static int journal_fd = -1;
 static char journal_path[4096];
 static uint64_t journal_max, journal_size;
+static unsigned long journal_failed; /* lines not written (a metric) */
 
 int journal_open(const char *path, uint64_t max_bytes)
 {
@@ -64,10 +65,22 @@ int journal_write(const char *line)
 		return -EBADF;
 	/* One writev on an O_APPEND fd: a line is never interleaved or torn. */
 	w = writev(journal_fd, iov, 2);
-	if (w != (ssize_t)(n + 1))
-		return w < 0 ? -errno : -EIO;
+	if (w != (ssize_t)(n + 1)) {
+		int err = w < 0 ? -errno : -ENOSPC; /* a short write: the disk filled up */
+
+		/* what a short write put there goes: the next line must not join a torn one */
+		if (w > 0 && ftruncate(journal_fd, (off_t)journal_size) < 0)
+			journal_size += (uint64_t)w;
+		journal_failed++;
+		return err;
+	}
 	journal_size += n + 1;
 	return 0;
+}
+
+unsigned long journal_failures(void)
+{
+	return journal_failed;
 }
 
 void journal_close(void)

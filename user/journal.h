@@ -11,8 +11,14 @@
 
 /* Open for appending (mkdir -p its directory). 0 or -errno. */
 int journal_open(const char *path, uint64_t max_bytes);
-/* Append line and a newline in one write; 0 or -errno. */
+/*
+ * Append line and a newline in one write; 0 or -errno. A write the disk
+ * has no room for (ENOSPC, EDQUOT, EIO) writes nothing: a short write is
+ * cut off again, so the file never holds a torn line. Counted.
+ */
 int journal_write(const char *line);
+/* Lines journal_write() could not write, since the start. */
+unsigned long journal_failures(void);
 void journal_close(void);
 
 #endif

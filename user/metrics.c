@@ -15,6 +15,7 @@
 #include "config.h"
 #include "event.h"
 #include "fs.h"
+#include "journal.h"
 #include "journald.h"
 #include "loader.h"
 #include "log.h"
@@ -226,6 +227,10 @@ static void metrics_services_and_outputs(FILE *f)
 		   "stderr pipe or socket had no room for: dropped there, never waited for.\n"
 		   "# TYPE portguard_stderr_dropped_total counter\nportguard_stderr_dropped_total "
 		   "%lu\n", log_stderr_dropped());
+	fprintf(f, "# HELP portguard_journal_write_failures_total Events events.jsonl could not "
+		   "take (a full disk): not written there, never a torn line; the other outputs "
+		   "still had them.\n# TYPE portguard_journal_write_failures_total counter\n"
+		   "portguard_journal_write_failures_total %lu\n", journal_failures());
 }
 
 void metrics_render(FILE *f)

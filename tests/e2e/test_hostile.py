@@ -238,6 +238,43 @@ EVIL = ("import socket, sys\n"
         "print('up', flush=True); sys.stdin.read()\n")
 
 
+
+class FullDiskTest(GuardTest):
+    def test_a_full_state_dir_never_stops_the_guard_nor_tears_a_journal_line(self):
+        """state_dir on a 64 KiB tmpfs (in the guard's own mount namespace) and
+        a storm of rogue binds: the guard answers, counts the lines it could
+        not write, says so at most once a second, and events.jsonl ends with a
+        whole line (a short write used to leave half a line that the next
+        write, once there was room, would have run on from)."""
+        port = BASE + 93
+        g = self.guard(guard_extra="coalesce_window = 0\nmetrics_listen = 127.0.0.1:%d\n" % port)
+        os.makedirs(g.state)
+        os.environ["PG_STATE"] = g.state
+        try:
+            g.start(prefix=("unshare", "-m", "--propagation", "private", "sh", "-c",
+                            'mount -t tmpfs -o size=64k tmpfs "$PG_STATE" && exec "$@"', "sh"))
+        finally:
+            del os.environ["PG_STATE"]
+        storm = subprocess.run([sys.executable, "-c", STORM, "%d-%d" % (RESERVED, BASE + 30),
+                                "2"], capture_output=True, text=True, timeout=60, check=True)
+        self.assertGreater(int(storm.stdout), -1)
+        self.assertIsNone(g.proc.poll())
+        self.assertIn(g.cli("status", "--json").returncode, (0, 1))
+        failed = wait_for(lambda: [int(line.split()[1]) for line in scrape(port).splitlines()
+                                   if line.startswith("portguard_journal_write_failures_total ")
+                                   and int(line.split()[1]) > 0], 10, "failures counted")
+        self.assertGreater(failed[0], 100)
+        path = "/proc/%d/root%s/events.jsonl" % (g.proc.pid, g.state)
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertGreater(len(data), 32 * 1024)
+        self.assertTrue(data.endswith(b"\n"), data[-200:])
+        for line in data.splitlines():
+            json.loads(line)
+        said = g.stderr().count("journal write failed")
+        self.assertGreater(said, 0)
+        self.assertLess(said, 10, "a line a second at most")
+
 class HostileNamesTest(GuardTest):
     def test_a_rogue_named_with_escapes_and_bad_utf8_breaks_neither_json_nor_terminal(self):
         g = self.guard(guard_extra="coalesce_window = 0\n").start()
