@@ -458,16 +458,30 @@ static void __attribute__((noreturn)) svc_child(struct pg_service *s, int pipefd
 
 /* ---- the parent side of a start ---- */
 
-static void svc_write_state(struct pg_service *s)
+/*
+ * state_dir/<svc>.main: "pid starttime ready", what a guard started after
+ * a crash adopts by (ready 0: it was still starting; older guards wrote
+ * the first two fields alone, read as ready).
+ */
+static void svc_write_main(struct pg_service *s)
 {
 	char path[PATH_MAX], text[64];
 	int err;
 
 	svc_main_path(s, path, sizeof(path));
-	snprintf(text, sizeof(text), "%d %llu\n", (int)s->pid, svc_proc_starttime(s->pid));
+	snprintf(text, sizeof(text), "%d %llu %d\n", (int)s->pid, svc_proc_starttime(s->pid),
+		 s->state == SVC_RUNNING);
 	err = fs_write_file(path, text, strlen(text), 0644);
 	if (err < 0)
 		log_warnx("%s: cannot write %s: %s", s->conf->name, path, strerror(-err));
+}
+
+static void svc_write_state(struct pg_service *s)
+{
+	char text[64];
+	int err;
+
+	svc_write_main(s);
 	if (!s->conf->pidfile || s->conf->start == PG_START_FORKING) /* that one is the daemon's */
 		return;
 	snprintf(text, sizeof(text), "%d\n", (int)s->pid);
@@ -1242,6 +1256,7 @@ static int svc_act_ready(struct pg_service *s)
 	svc_health_close(s);
 	s->state = SVC_RUNNING;
 	s->ready_ms = now_ms();
+	svc_write_main(s); /* ready: a guard that adopts it after a crash knows */
 	/*
 	 * No timer: an idle guard makes no system calls. Whether it ran long
 	 * enough (SVC_STABLE_MS) is decided from ready_ms when it exits.
@@ -1435,26 +1450,29 @@ static pid_t svc_find_pid(const pid_t *pids, int n, pid_t pid, unsigned long lon
  * the one state_dir/<svc>.main names (pid and start time); else the oldest.
  */
 static pid_t svc_pick_main(struct pg_service *s, const pid_t *pids, int n,
-			   unsigned long long *start)
+			   unsigned long long *start, int *ready)
 {
 	unsigned long long st, want = 0, best = ~0ULL;
 	char path[PATH_MAX];
 	pid_t pid = 0, chosen = 0;
+	int i, was_ready = 1;
 	FILE *f;
-	int i;
 
+	*ready = 1; /* unless .main says otherwise of the very process */
 	svc_main_path(s, path, sizeof(path));
 	f = fopen(path, "re");
 	if (f) {
-		if (fscanf(f, "%d %llu", &pid, &want) != 2)
+		if (fscanf(f, "%d %llu %d", &pid, &want, &was_ready) < 2)
 			pid = 0;
 		fclose(f);
 	}
 	if (s->conf->start == PG_START_FORKING && s->conf->pidfile &&
 	    (chosen = svc_find_pid(pids, n, fs_read_pid(s->conf->pidfile), 0, start)))
 		return chosen;
-	if (pid > 0 && want && (chosen = svc_find_pid(pids, n, pid, want, start)))
+	if (pid > 0 && want && (chosen = svc_find_pid(pids, n, pid, want, start))) {
+		*ready = was_ready != 0;
 		return chosen;
+	}
 	for (i = 0; i < n; i++) {
 		st = svc_proc_starttime(pids[i]);
 		if (!st || pids[i] <= 1 || pids[i] == getpid())
@@ -1473,7 +1491,7 @@ static void svc_adopt(struct pg_service *s)
 	unsigned long long st;
 	char detail[64];
 	pid_t *pids, pid;
-	int n, fd;
+	int n, fd, ready = 1;
 
 	int tries;
 
@@ -1486,7 +1504,7 @@ static void svc_adopt(struct pg_service *s)
 		n = cg_procs(s->cgpath, &pids);
 		if (n <= 0)
 			return; /* empty: nothing to adopt, a normal start follows */
-		pid = svc_pick_main(s, pids, n, &st);
+		pid = svc_pick_main(s, pids, n, &st, &ready);
 		free(pids);
 		fd = pid > 0 ? svc_pidfd_open(pid) : -1;
 		if (fd >= 0 && svc_proc_starttime(pid) == st && cg_pid_within(pid, s->cgpath))
@@ -1511,8 +1529,21 @@ static void svc_adopt(struct pg_service *s)
 	s->start_ms = s->ready_ms = now_ms();
 	s->start_wall_s = svc_boot_time_s() + (int64_t)(st / (unsigned long long)svc_clk_tck());
 	s->last_exit_code = -1;
+	/*
+	 * The guard died while this http service was still starting: it is
+	 * ready when it listens (the kernel's sockets, read at the seed just
+	 * after), or it fails to start within start_timeout, as it would have
+	 * had the guard not died. A notify service's READY=1 sent while no
+	 * guard listened is lost for good, so that one is taken as RUNNING.
+	 */
+	if (!ready && s->conf->type == PG_SVC_HTTP && s->conf->start == PG_START_SIMPLE) {
+		s->state = SVC_STARTING;
+		s->ready_ms = 0;
+		timer_arm_ms(&s->timer, s->conf->start_timeout_ms);
+	}
 	svc_write_state(s);
-	snprintf(detail, sizeof(detail), "pid %d", (int)pid);
+	snprintf(detail, sizeof(detail), "pid %d%s", (int)pid,
+		 s->state == SVC_STARTING ? ", still starting" : "");
 	svc_emit(EV_SERVICE_ADOPT, s, detail);
 }
 

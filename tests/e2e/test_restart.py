@@ -238,6 +238,32 @@ class RestartTest(GuardTest):
         os.kill(g.proc.pid, signal.SIGCONT)
         self.assertEqual(g.cli("status", "--check").returncode, 0)
 
+    def test_an_http_service_adopted_before_it_listened_is_starting_until_it_does(self):
+        # kill -9 of the guard while its http services were still starting: the
+        # next guard adopted them as RUNNING, so one that never listened stayed
+        # RUNNING (status OK) for good. Now: STARTING until it listens, and one
+        # that does not within start_timeout fails to start, as it would have.
+        svc = ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s --delay-listen %d\n"
+               "port = %d\nstop_timeout = 1s\nstart_timeout = %s\n\n")
+        g = self.guard(services=svc % ("slow", WEB, "slow", 5000, WEB, "30s") +
+                       svc % ("hung", WEB2, "hung", 600000, WEB2, "3s"))
+        g.start(wait_running=False)
+        pids = {s["name"]: s["pid"] for s in g.status()["services"]}
+        g.kill9()
+        g.start(wait_running=False)
+        svcs = {s["name"]: s for s in g.status()["services"]}
+        self.assertEqual({n: s["pid"] for n, s in svcs.items()}, pids)
+        self.assertEqual(svcs["slow"]["state"], "STARTING")
+        self.assertEqual(svcs["hung"]["state"], "STARTING")
+        adopt = {e["service"]: e["detail"] for e in g.events("service_adopt")}
+        self.assertEqual(adopt["slow"], "pid %d, still starting" % pids["slow"])
+        self.assertNotEqual(g.cli("status", "--check").returncode, 0)
+        wait_for(lambda: g.service("slow")["state"] == "RUNNING", 30, "slow listening")
+        self.assertEqual(g.service("slow")["pid"], pids["slow"])  # adopted, never restarted
+        wait_for(lambda: g.service("hung")["pid"] not in (None, pids["hung"]), 30,
+                 "hung started again after its start_timeout")
+        self.assertFalse(pid_alive(pids["hung"]))
+
     def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
         pidfile = "@DIR@/web.pid"
         g = self.guard(services=http("web", WEB, more="pidfile = %s\n" % pidfile) + bg("w"))
