@@ -525,7 +525,7 @@ static int cmd_job_result(struct opts *o, json_object *r)
 		render_status(stdout, st);
 	}
 	if (json_object_object_get_ex(r, "error", &v))
-		fprintf(stderr, "\nportguard: %s\n", json_object_get_string(v));
+		fprintf(stderr, "portguard: %s\n", json_object_get_string(v));
 	else if (json_object_object_get_ex(r, "ms", &v))
 		printf("\n%s done in %lld ms\n",
 		       json_object_get_string(json_object_object_get(r, "mode")),
