@@ -312,12 +312,19 @@ static void guard_layout_migrated(const struct layout *Y)
 	emit_event(&ev);
 }
 
+/* A restart job ended: reclaim's bookkeeping, then a SIGHUP that came meanwhile. */
+static void guard_job_done(int reclaim, struct pg_service **svc, int n, int ok)
+{
+	reclaim_job_done(reclaim, svc, n, ok);
+	reload_kick();
+}
+
 /* Every module, told of the others through its interface. */
 static void guard_wire(void)
 {
 	static const struct watch_hooks wh = { reclaim_maybe, restart_on_claims };
 	static const struct restart_env re = { guard_config, watch_claims, guard_host_netns,
-					       snapshot_guard, reclaim_job_done };
+					       snapshot_guard, guard_job_done };
 
 	watch_init(&G, &wh);
 	reclaim_init(&G);

@@ -33,6 +33,7 @@ static struct {
 	struct guard_ctx *x;
 	struct pg_config *next;		/* the new config while services stop */
 	struct ctl_client *client;
+	int deferred;			/* a SIGHUP came while busy: reload when that ends */
 } RL;
 
 void reload_init(struct guard_ctx *x)
@@ -159,6 +160,16 @@ static void reload_done(void *arg, struct pg_service **started, int n)
 	config_free(old);
 	notify_ready();
 	snapshot_notify();
+	reload_kick(); /* a SIGHUP during this reload: the file may have changed again */
+}
+
+void reload_kick(void)
+{
+	if (!RL.deferred || RL.x->reloading || restart_busy() || RL.x->shutdown_pending)
+		return;
+	RL.deferred = 0;
+	log_info("reload: the SIGHUP deferred until now");
+	reload_start(NULL);
 }
 
 /* Two optional strings differ. */
@@ -256,6 +267,14 @@ void reload_start(struct ctl_client *c)
 	struct pg_config *nc;
 	char *errors = NULL, msg[256];
 
+	if (!c && (RL.x->reloading || restart_busy()) && !RL.x->shutdown_pending) {
+		/* a signal has nobody to tell "try again": kept, and done when that ends */
+		if (!RL.deferred)
+			log_info("reload (SIGHUP) deferred: a %s is in progress; applied when it ends",
+				 RL.x->reloading ? "reload" : "restart");
+		RL.deferred = 1;
+		return;
+	}
 	if (RL.x->reloading || restart_busy() || RL.x->shutdown_pending) {
 		/* answer the newcomer; a reload in flight keeps its own client */
 		log_warnx("reload refused: a reload, restart or shutdown is in progress");

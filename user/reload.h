@@ -11,8 +11,14 @@ struct ctl_client;
 struct guard_ctx;
 
 void reload_init(struct guard_ctx *x);
-/* Start a reload for client c (NULL: SIGHUP); its answer comes when it ends. */
+/*
+ * Start a reload for client c (NULL: SIGHUP); its answer comes when it
+ * ends. While a restart or another reload runs, a client is told to try
+ * again, and a SIGHUP is kept and done once that ends (reload_kick).
+ */
 void reload_start(struct ctl_client *c);
+/* A job ended: run the SIGHUP that came meanwhile, if any. */
+void reload_kick(void);
 /* Is c the client a reload in flight will answer? */
 int reload_answers(const struct ctl_client *c);
 /* The kernel's `ports` and `allow` maps from the config in force (policy.c). 0 or -errno. */

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import pgtest
 from pgtest import BASE, PORTGUARD, GuardTest, pid_alive, ss_claims, wait_for
 
 WEB = BASE + 0
@@ -263,6 +264,23 @@ class RestartTest(GuardTest):
         wait_for(lambda: g.service("hung")["pid"] not in (None, pids["hung"]), 30,
                  "hung started again after its start_timeout")
         self.assertFalse(pid_alive(pids["hung"]))
+
+    def test_sighup_during_a_restart_is_applied_when_it_ends(self):
+        # systemctl reload (kill -HUP) while a restart ran was refused, and the
+        # edited file never applied: nobody is there to be told "try again"
+        g = self.guard(services=http("web", WEB, "--ignore-term") + bg("worker")).start()
+        cli = self.popen(PORTGUARD, "restart", "-c", g.conf, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+        self.assertIn("stopping", cli.stdout.readline())  # web takes its 1 s stop_timeout
+        with open(g.conf, "a") as f:
+            f.write(bg("extra").replace("@DEMO@", pgtest.PG_DEMO))
+        os.kill(g.proc.pid, signal.SIGHUP)
+        out = cli.communicate(timeout=60)[0]
+        self.assertEqual(cli.returncode, 0, out)
+        wait_for(lambda: "extra" in {s["name"]: s for s in g.status()["services"]} and
+                 g.service("extra")["state"] == "RUNNING", 20, "the deferred reload applied")
+        self.assertIn("reload (SIGHUP) deferred", g.stderr())
+        self.assertTrue(g.events("reload"))
 
     def test_pidfile_naming_a_recycled_pid_spares_that_process(self):
         pidfile = "@DIR@/web.pid"
