@@ -182,6 +182,10 @@ static void metrics_port_state(int port, const char *state, void *arg)
 					      "protected" };
 	size_t i;
 
+	/* a guarded port no service owns and nobody holds has no series: 10,000
+	 * guarded ports made 60,000 lines (4 MB a scrape) of state free */
+	if (!strcmp(state, "free") && !supervise_by_port(port))
+		return;
 	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		fprintf(arg, "portguard_port_state{port=\"%d\",state=\"%s\"} %d\n", port, states[i],
 			!strcmp(state, states[i]));
@@ -362,18 +366,21 @@ static void metrics_serve(struct pg_watch *w, uint32_t events)
 	fd = accept4(w->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
-	{
-		int big = 1 << 20;
-
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-	}
 	body = metrics_body(&len);
 	if (body) {
+		/*
+		 * Room for the whole answer in the socket at once (the guard never
+		 * waits for a scraper): SO_SNDBUF is capped by net.core.wmem_max,
+		 * and a scrape of 10,000 ports (2 MB) came out cut in half.
+		 */
+		int room = len > (16 << 20) ? 32 << 20 : (int)len * 2 + (64 << 10);
+
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof(room)) < 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
 		snprintf(hdr, sizeof(hdr), "HTTP/1.0 200 OK\r\nContent-Type: text/plain; "
 			 "version=0.0.4\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", len);
-		/* a loopback scrape of a few KiB fits in the socket buffer */
-		if (write(fd, hdr, strlen(hdr)) < 0 || write(fd, body, len) < 0)
-			log_debug("metrics: write to the scraper failed");
+		if (write(fd, hdr, strlen(hdr)) < 0 || write(fd, body, len) != (ssize_t)len)
+			log_debug("metrics: the socket took less than the whole answer");
 	}
 	close(fd);
 }

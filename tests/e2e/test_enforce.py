@@ -558,7 +558,7 @@ class ManyPortsTest(GuardTest):
     guarded like any other, in the kernel, to its last port."""
 
     def test_ten_thousand_ports_are_watched_to_the_last(self):
-        g = self.guard()
+        g = self.guard(guard_extra="metrics_listen = 127.0.0.1:%d\n" % (BASE + 95))
         with open(g.conf) as f:
             text = f.read().replace("ports = %d-%d" % (BASE, BASE + 89),
                                     "ports = %d-%d, %d-%d" % (BASE, BASE + 89, BASE + 100,
@@ -578,4 +578,18 @@ class ManyPortsTest(GuardTest):
                      "a rogue_bind on %d" % port)
             self.assertEqual([p["state"] for p in g.status()["ports"] if p["port"] == port],
                              ["rogue"])
+            if port == BASE + 10009:  # a scrape of all of them comes whole
+                with socket.create_connection(("127.0.0.1", BASE + 95), 10) as m:
+                    data = b""
+                    while True:
+                        b = m.recv(1 << 20)
+                        if not b:
+                            break
+                        data += b
+                head, _, body = data.partition(b"\r\n\r\n")
+                self.assertIn(b"Content-Length: %d\r\n" % len(body), head)
+                self.assertIn(b'portguard_denials_total{port="%d"} 0\n' % (BASE + 10009), body)
+                self.assertIn(b'portguard_port_state{port="%d",state="rogue"} 1\n' % port, body)
+                # the free ports nobody owns: no state series (60,000 lines of "free")
+                self.assertNotIn(b'portguard_port_state{port="%d"' % (BASE + 5000), body)
             s.close()
