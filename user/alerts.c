@@ -233,17 +233,14 @@ static void al_cmd_next(void)
  * The line is glibc's: "<PRI>Mmm dd hh:mm:ss portguard[pid]: type json".
  */
 static int al_log_fd = -1;
-static uint64_t al_log_retry_ms;
+static uint64_t al_log_tried_ms;
 static unsigned long al_log_dropped;
 
 static int al_log_connect(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-	uint64_t ms = now_ms();
-
-	if (al_log_fd >= 0 || ms < al_log_retry_ms)
+	if (al_log_fd >= 0 || !every_ms(&al_log_tried_ms, 1000))
 		return al_log_fd;
-	al_log_retry_ms = ms + 1000;
 	al_log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (al_log_fd >= 0 && connect(al_log_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(al_log_fd);

@@ -38,14 +38,11 @@ static int emit_port(const struct pg_ev *ev)
 static void emit_journal_failed(int err)
 {
 	static uint64_t last_ms;
-	uint64_t now = now_ms();
 
-	if (last_ms && now - last_ms < 1000)
-		return;
-	log_warnx("journal write failed: %s (%lu lines not written since the start; "
-		  "portguard_journal_write_failures_total)", strerror(-err),
-		  journal_failures());
-	last_ms = now;
+	if (every_ms(&last_ms, 1000))
+		log_warnx("journal write failed: %s (%lu lines not written since the start; "
+			  "portguard_journal_write_failures_total)", strerror(-err),
+			  journal_failures());
 }
 
 void emit_publish(struct pg_ev *ev)

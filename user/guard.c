@@ -159,15 +159,13 @@ static void guard_signal_ignored(const struct signalfd_siginfo *si)
 {
 	static uint64_t last_ms;
 	static unsigned long quiet;
-	uint64_t now = now_ms();
 
-	if (last_ms && now - last_ms < 1000) {
+	if (!every_ms(&last_ms, 1000)) {
 		quiet++;
 		return;
 	}
 	log_info("signal %u (%s) from pid %u ignored%s", si->ssi_signo, strsignal(si->ssi_signo),
 		 si->ssi_pid, quiet ? " (and more in the last second)" : "");
-	last_ms = now;
 	quiet = 0;
 }
 

@@ -155,3 +155,13 @@ uint64_t now_ms(void)
 {
 	return now_ns() / 1000000ULL;
 }
+
+int every_ms(uint64_t *last_ms, uint64_t every)
+{
+	uint64_t now = now_ms();
+
+	if (*last_ms && now - *last_ms < every)
+		return 0;
+	*last_ms = now;
+	return 1;
+}

@@ -47,5 +47,7 @@ void timer_close(struct pg_timer *t);
 /* Monotonic time in milliseconds / nanoseconds. */
 uint64_t now_ms(void);
 uint64_t now_ns(void);
+/* 1 (and *last_ms set to now) when every_ms have passed since *last_ms (0: never), else 0. */
+int every_ms(uint64_t *last_ms, uint64_t every_ms);
 
 #endif
