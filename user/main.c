@@ -488,26 +488,70 @@ static int cmd_events(struct opts *o, int argc, char **argv)
 	return rc;
 }
 
-/* No guard runs: start one in the background (portguard run --daemon); 0 when it is up. */
-static int cmd_start_guard(struct opts *o, struct pg_config *c)
+/* Run argv and wait: its exit status, or -1. */
+static int cmd_run_wait(char *const argv[])
 {
-	char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
 	pid_t pid;
 	int status;
 
-	if (!o->json)
-		printf("no guard is running for %s: starting one (portguard run --daemon)\n",
-		       c->name);
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
-		execv(args[0], args);
+		execv(argv[0], argv);
 		_exit(127);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
 		return -1;
-	return 0;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Under systemd, the unit of a config at /etc/portguard/NAME.conf
+ * (portguard@NAME.service, contrib/systemd) into unit; 0 when there is none
+ * to ask. A guard started by hand there would run outside the unit, in a
+ * cgroup of its own, and not find the services the unit's guard left.
+ */
+static int cmd_unit_of(const char *config, char *unit, size_t len)
+{
+	char real[PATH_MAX];
+	const char *base;
+	size_t n;
+
+	if (access("/run/systemd/system", F_OK) != 0 || !realpath(config, real) ||
+	    strncmp(real, "/etc/portguard/", 15) != 0)
+		return 0;
+	base = real + 15;
+	n = strlen(base);
+	if (n <= 5 || strcmp(base + n - 5, ".conf") != 0 || strchr(base, '/'))
+		return 0;
+	return snprintf(unit, len, "portguard@%.*s.service", (int)(n - 5), base) < (int)len;
+}
+
+/* No guard runs: start one (its systemd unit, else portguard run --daemon); 0 when it is up. */
+static int cmd_start_guard(struct opts *o, struct pg_config *c)
+{
+	char *args[] = { "/proc/self/exe", "run", "--daemon", "-c", (char *)o->config, NULL };
+	char unit[PATH_MAX];
+	int rc;
+
+	if (cmd_unit_of(o->config, unit, sizeof(unit))) {
+		char *sc[] = { "/bin/systemctl", "start", unit, NULL };
+
+		if (!o->json)
+			printf("no guard is running for %s: starting %s\n", c->name, unit);
+		rc = cmd_run_wait(sc);
+		if (rc == 0)
+			return 0;
+		if (rc != 5) { /* 5: no such unit installed; else it failed: never a second way */
+			fprintf(stderr, "portguard: systemctl start %s failed (exit %d): see "
+				"systemctl status %s\n", unit, rc, unit);
+			return -1;
+		}
+	}
+	if (!o->json)
+		printf("no guard is running for %s: starting one (portguard run --daemon)\n",
+		       c->name);
+	return cmd_run_wait(args) == 0 ? 0 : -1;
 }
 
 /* A job's final answer r, printed; its exit code. */
