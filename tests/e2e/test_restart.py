@@ -218,7 +218,6 @@ class RestartTest(GuardTest):
         os.mkfifo(fifo)
         g.start(wait_running=False)
         wait_for(lambda: g.service("web")["state"] == "RUNNING", 20, "web RUNNING")
-        self.assertEqual(g.service("stuck")["state"], "STARTING")
         g.kill9()
         g.start(wait_running=False)  # failed here before: the lock was taken
         self.assertEqual(g.service("web")["state"], "RUNNING")
@@ -244,10 +243,16 @@ class RestartTest(GuardTest):
         # next guard adopted them as RUNNING, so one that never listened stayed
         # RUNNING (status OK) for good. Now: STARTING until it listens, and one
         # that does not within start_timeout fails to start, as it would have.
-        svc = ("[service:%s]\ncommand = @DEMO@ http --port %d --name %s --delay-listen %d\n"
-               "port = %d\nstop_timeout = 1s\nstart_timeout = %s\n\n")
-        g = self.guard(services=svc % ("slow", WEB, "slow", 5000, WEB, "30s") +
-                       svc % ("hung", WEB2, "hung", 600000, WEB2, "3s"))
+        # slow listens once the test says so (the go file); hung never does
+        svc = ("[service:%s]\ncommand = %s\nport = %d\nstop_timeout = 1s\n"
+               "start_timeout = %s\n\n")
+        g = self.guard(services=svc % ("slow", "/bin/sh @DIR@/slow.sh", WEB, "60s") +
+                       svc % ("hung", "@DEMO@ http --port %d --name hung --delay-listen "
+                              "600000" % WEB2, WEB2, "8s"))
+        go = os.path.join(g.dir, "go")
+        with open(os.path.join(g.dir, "slow.sh"), "w") as f:
+            f.write("while [ ! -e %s ]; do sleep 0.05; done\nexec %s http --port %d --name slow\n"
+                    % (go, pgtest.PG_DEMO, WEB))
         g.start(wait_running=False)
         pids = {s["name"]: s["pid"] for s in g.status()["services"]}
         g.kill9()
@@ -259,6 +264,7 @@ class RestartTest(GuardTest):
         adopt = {e["service"]: e["detail"] for e in g.events("service_adopt")}
         self.assertEqual(adopt["slow"], "pid %d, still starting" % pids["slow"])
         self.assertNotEqual(g.cli("status", "--check").returncode, 0)
+        open(go, "w").close()
         wait_for(lambda: g.service("slow")["state"] == "RUNNING", 30, "slow listening")
         self.assertEqual(g.service("slow")["pid"], pids["slow"])  # adopted, never restarted
         wait_for(lambda: g.service("hung")["pid"] not in (None, pids["hung"]), 30,
